@@ -1,0 +1,164 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import type { Config } from "./config.js";
+import type { Logger } from "./logger.js";
+import { createDb } from "./db/client.js";
+import { createRedis } from "./redis/client.js";
+import { createKeys } from "./redis/keys.js";
+import { QueueScripts } from "./redis/scripts.js";
+import { EventBus } from "./events/bus.js";
+import { QueueDirectory } from "./domain/queue-directory.js";
+import { ApiKeyVerifier } from "./domain/api-keys.js";
+import type { Clock, Deps } from "./domain/deps.js";
+import { Services } from "./services.js";
+import { createGraphQL } from "./graphql/yoga.js";
+import { attachGraphQLWs } from "./graphql/ws.js";
+
+export type App = {
+  deps: Deps;
+  /** Listens on `port` (0 = any free one) and resolves to the bound port. */
+  start(port?: number, host?: string): Promise<number>;
+  /** Stops taking work, lets in-flight requests finish (up to the grace time), then closes everything. */
+  stop(): Promise<void>;
+};
+
+const READY_TIMEOUT_MS = 2000;
+
+export function buildApp(config: Config, log: Logger, opts: { clock?: Clock } = {}): App {
+  const db = createDb(config);
+  const redis = createRedis(config);
+  const subscriber = createRedis(config, { subscriber: true });
+  const keys = createKeys(config.redis.keyPrefix);
+  const deps: Deps = {
+    db,
+    scripts: new QueueScripts(redis, keys),
+    bus: new EventBus(redis, subscriber, keys, (err) => log.error({ err }, "event bus")),
+    queues: new QueueDirectory(db),
+    clock: opts.clock ?? Date.now,
+    limits: { messageBytes: config.limits.messageBytes },
+  };
+  for (const r of [redis, subscriber]) r.on("error", (err) => log.warn({ err: err.message }, "redis"));
+  const verifier = new ApiKeyVerifier(db);
+  const yoga = createGraphQL({ config, services: new Services(deps), verifier, log });
+
+  let inFlight = 0;
+  let stopping = false;
+  let drained: (() => void) | null = null;
+
+  const server = createServer((req, res) => {
+    inFlight++;
+    res.on("close", () => {
+      inFlight--;
+      if (stopping && inFlight === 0) drained?.();
+    });
+    void route(req as IncomingMessage & { requestId?: string; body?: unknown }, res);
+  });
+  const ws = attachGraphQLWs(server, yoga, verifier);
+
+  async function route(req: IncomingMessage & { requestId?: string; body?: unknown }, res: ServerResponse) {
+    const requestId = headerValue(req.headers["x-request-id"]) ?? randomUUID();
+    req.requestId = requestId;
+    res.setHeader("x-request-id", requestId);
+    const path = (req.url ?? "/").split("?")[0];
+    try {
+      if (path === "/healthz") return json(res, stopping ? 503 : 200, { status: stopping ? "stopping" : "ok" });
+      if (path === "/readyz") return json(res, ...(await readiness()));
+      if (path !== yoga.graphqlEndpoint) return json(res, 404, { error: "not found; GraphQL is at /graphql" });
+      if (stopping) return json(res, 503, graphqlError("the server is shutting down", "SERVICE_UNAVAILABLE"));
+      if (req.method === "POST") {
+        const body = await readBody(req, config.limits.requestBytes);
+        if (body === null) {
+          return json(res, 413, graphqlError(`request body over ${config.limits.requestBytes} bytes`, "VALIDATION_ERROR"));
+        }
+        req.body = body; // Yoga's node adapter takes a pre-read body as it is
+      }
+      await yoga.requestListener(req, res); // the context factory reads req.requestId
+    } catch (err) {
+      log.error({ err, requestId }, "request failed");
+      if (!res.headersSent) json(res, 500, graphqlError("Unexpected error.", "INTERNAL_SERVER_ERROR"));
+      else res.destroy();
+    }
+  }
+
+  async function readiness(): Promise<[number, unknown]> {
+    const check = async (fn: () => Promise<unknown>) => {
+      try {
+        await withTimeout(fn(), READY_TIMEOUT_MS);
+        return "ok";
+      } catch (err) {
+        return `down: ${(err as Error).message}`;
+      }
+    };
+    const [mariadb, redisState] = await Promise.all([check(() => db.$queryRaw`SELECT 1`), check(() => redis.ping())]);
+    const ok = mariadb === "ok" && redisState === "ok" && !stopping;
+    return [ok ? 200 : 503, { status: ok ? "ready" : "not ready", mariadb, redis: redisState }];
+  }
+
+  return {
+    deps,
+    start: (port = config.port, host = config.host) =>
+      new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+      }),
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await ws.close();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+      await Promise.allSettled([redis.quit(), subscriber.quit(), db.$disconnect()]);
+    },
+  };
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  return s && /^[\w.:-]{1,128}$/.test(s) ? s : undefined;
+}
+
+/** Reads the whole body, or answers null once it passes `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    return Promise.resolve(null);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        resolve(null);
+      } else chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+const graphqlError = (message: string, code: string) => ({ errors: [{ message, extensions: { code } }] });
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(body));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref()),
+  ]);
+}

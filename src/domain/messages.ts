@@ -1,0 +1,71 @@
+import type { Db } from "../db/client.js";
+import type { Message, MessageState, Prisma } from "../generated/prisma/client.js";
+import { isUuid } from "../ids.js";
+import { QueueNotFoundError, ScopeNotFoundError, ValidationError } from "../errors.js";
+import type { Actor } from "./actor.js";
+import type { Deps } from "./deps.js";
+import type { Depth } from "../redis/scripts.js";
+
+export const MAX_PAGE = 500;
+
+export async function getMessage(db: Db, actor: Actor, id: string): Promise<Message | null> {
+  if (!isUuid(id)) return null;
+  return db.message.findFirst({ where: { id, tenantId: actor.tenantId } });
+}
+
+export type MessageFilter = {
+  queueId?: string | null;
+  scopeId?: string | null;
+  correlationId?: string | null;
+  state?: MessageState | null;
+  first?: number | null;
+  after?: string | null;
+};
+
+export type MessagePage = { edges: { cursor: string; node: Message }[]; hasNextPage: boolean; endCursor: string | null };
+
+const encodeCursor = (id: string) => Buffer.from(id).toString("base64url");
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, "base64url").toString();
+  if (!isUuid(id)) throw new ValidationError([{ field: "after", message: "not a cursor of this list" }]);
+  return id;
+}
+
+/**
+ * Messages in publish order (ids are UUIDv7), a page at a time. Each filter combination
+ * has an index that starts with it (see prisma/schema.prisma).
+ */
+export async function listMessages(db: Db, actor: Actor, f: MessageFilter): Promise<MessagePage> {
+  const first = f.first ?? 50;
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
+    throw new ValidationError([{ field: "first", message: `must be 1 to ${MAX_PAGE}` }]);
+  }
+  if (f.queueId != null && !isUuid(f.queueId)) throw new QueueNotFoundError();
+  if (f.scopeId != null && !isUuid(f.scopeId)) throw new ScopeNotFoundError();
+  const where: Prisma.MessageWhereInput = { tenantId: actor.tenantId };
+  if (f.queueId != null) where.queueId = f.queueId;
+  if (f.scopeId != null) where.scopeId = f.scopeId;
+  if (f.correlationId != null) where.correlationId = f.correlationId;
+  if (f.state != null) where.state = f.state;
+  if (f.after != null) where.id = { gt: decodeCursor(f.after) };
+  const rows = await db.message.findMany({ where, orderBy: { id: "asc" }, take: first + 1 });
+  const page = rows.slice(0, first);
+  return {
+    edges: page.map((node) => ({ cursor: encodeCursor(node.id), node })),
+    hasNextPage: rows.length > first,
+    endCursor: page.length ? encodeCursor(page[page.length - 1]!.id) : null,
+  };
+}
+
+export type QueueDepth = { pending: number; claimed: number; delayed: number };
+
+/** Read from the queue's Redis sets in one atomic step, so the three numbers agree. */
+export async function queueDepth(deps: Pick<Deps, "scripts" | "queues">, actor: Actor, queueId: string): Promise<QueueDepth> {
+  const q = await deps.queues.get(actor.tenantId, queueId);
+  return depthOf(deps, q.scopeId, q.id);
+}
+
+export async function depthOf(deps: Pick<Deps, "scripts">, scopeId: string, queueId: string): Promise<QueueDepth> {
+  const d: Depth = await deps.scripts.depth(deps.scripts.keys.queue(scopeId, queueId));
+  return { pending: d.ready + d.delayed, claimed: d.claimed, delayed: d.delayed };
+}

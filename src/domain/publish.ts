@@ -1,0 +1,191 @@
+import { z } from "zod";
+import type { Db } from "../db/client.js";
+import type { Message } from "../generated/prisma/client.js";
+import { isUuid, uuidv7 } from "../ids.js";
+import { IdempotencyConflictError, QueuePausedError, ScopePausedError, ValidationError, type ErrorDetail } from "../errors.js";
+import type { Actor } from "./actor.js";
+import { bodyHash } from "./canonical-json.js";
+import type { Deps } from "./deps.js";
+import { EventType, messageEvent } from "./message-events.js";
+import { orderScore } from "./ordering.js";
+import type { QueueInfo } from "./queue-directory.js";
+import { checkBatchSize, date, detailsOf, intIn, jsonObjectOfAtMost, jsonOfAtMost, labels, text, ttlSeconds } from "./validation.js";
+
+export type PublishResult = { message: Message; duplicate: boolean };
+
+const CONTENT_TYPE_RE = /^[\w.+-]+\/[\w.+-]+(\s*;[^\u0000-\u001f\u007f]*)?$/;
+const MAX_HITL_SPEC_BYTES = 64 * 1024;
+
+const publishSchemas = new Map<number, ReturnType<typeof makePublishSchema>>();
+function makePublishSchema(messageBytes: number) {
+  return z.object({
+    queueId: z.string(),
+    body: jsonOfAtMost(messageBytes),
+    messageType: text(128).nullish(),
+    contentType: z.string().max(128, "at most 128 characters").regex(CONTENT_TYPE_RE, "must be a media type such as application/json").nullish(),
+    labels: labels.nullish(),
+    priorityTier: z.enum(["CRITICAL", "HIGH", "NORMAL", "LOW", "BACKGROUND"]).nullish(),
+    priorityScore: intIn(0, 1000).nullish(),
+    correlationId: text(128).nullish(),
+    causationId: text(128).nullish(),
+    parentId: z.string().refine(isUuid, "must be a message id").nullish(),
+    idempotencyKey: text(255).nullish(),
+    deadline: date.nullish(),
+    ttlSeconds: ttlSeconds.nullish(),
+    delayUntil: date.nullish(),
+    hitlSpec: jsonObjectOfAtMost(MAX_HITL_SPEC_BYTES).nullish(),
+  });
+}
+function publishSchema(messageBytes: number) {
+  let s = publishSchemas.get(messageBytes);
+  if (!s) publishSchemas.set(messageBytes, (s = makePublishSchema(messageBytes)));
+  return s;
+}
+
+/**
+ * publish and publishBatch. All inputs are checked before anything is written; the rows
+ * go in with one multi-row INSERT (in one transaction when idempotency keys are
+ * involved, so a conflict anywhere writes nothing), then into the Redis pending sets.
+ * `prefix` names the argument in error details ("input", or "inputs" for a batch).
+ */
+export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefix: "input" | "inputs"): Promise<PublishResult[]> {
+  checkBatchSize(inputs.length, prefix);
+  const schema = publishSchema(deps.limits.messageBytes);
+  const details: ErrorDetail[] = [];
+  const parsed = inputs.map((input, i) => {
+    const r = schema.safeParse(input);
+    if (!r.success) details.push(...detailsOf(r.error, prefix === "input" ? "input" : `inputs.${i}`));
+    return r.data!;
+  });
+  if (details.length) throw new ValidationError(details);
+
+  const queues = new Map<string, QueueInfo>();
+  for (const p of parsed) {
+    if (!queues.has(p.queueId)) queues.set(p.queueId, await acceptingQueue(deps, actor, p.queueId));
+  }
+
+  const now = deps.clock();
+  const createdAt = new Date(now);
+  const rows: Message[] = parsed.map((p) => {
+    const q = queues.get(p.queueId)!;
+    return {
+      id: uuidv7(now),
+      tenantId: actor.tenantId,
+      scopeId: q.scopeId,
+      queueId: q.id,
+      state: "PENDING",
+      messageType: p.messageType ?? null,
+      body: p.body as Message["body"],
+      bodyHash: bodyHash(p.body),
+      contentType: p.contentType ?? "application/json",
+      labels: (p.labels ?? {}) as Message["labels"],
+      priorityTier: p.priorityTier ?? "NORMAL",
+      priorityScore: p.priorityScore ?? 0,
+      correlationId: p.correlationId ?? null,
+      causationId: p.causationId ?? null,
+      parentId: p.parentId ?? null,
+      idempotencyKey: p.idempotencyKey ?? null,
+      deadline: p.deadline ?? null,
+      ttlSeconds: p.ttlSeconds ?? null,
+      delayUntil: p.delayUntil ?? null,
+      attempts: 0,
+      claimToken: null,
+      claimedBy: null,
+      claimKeyId: null,
+      claimExpiresAt: null,
+      failureReason: null,
+      response: null,
+      hitlSpec: (p.hitlSpec ?? null) as Message["hitlSpec"],
+      createdAt,
+      claimedAt: null,
+      completedAt: null,
+    };
+  });
+
+  const results = rows.some((r) => r.idempotencyKey)
+    ? await deps.db.$transaction((tx) => insertIdempotent(tx as unknown as Db, rows, prefix))
+    : (await insertRows(deps.db, rows), rows.map((message) => ({ message, duplicate: false })));
+
+  const fresh = results.filter((r) => !r.duplicate).map((r) => r.message);
+  await enqueue(deps, queues, fresh, now);
+  await deps.bus.publish(actor.tenantId, fresh.map((m) => messageEvent(EventType.published, m, createdAt)));
+  return results;
+}
+
+async function acceptingQueue(deps: Deps, actor: Actor, queueId: string): Promise<QueueInfo> {
+  const q = await deps.queues.get(actor.tenantId, queueId);
+  if (q.scopeState !== "ACTIVE") throw new ScopePausedError(q.scopeState);
+  if (q.state !== "ACTIVE") throw new QueuePausedError(q.state);
+  if (q.system) {
+    throw new ValidationError([{ field: "queueId", message: `${q.slug} is a system queue; only the service writes to it` }]);
+  }
+  return q;
+}
+
+async function enqueue(deps: Deps, queues: Map<string, QueueInfo>, messages: Message[], now: number): Promise<void> {
+  const byQueue = new Map<string, Message[]>();
+  for (const m of messages) byQueue.set(m.queueId, [...(byQueue.get(m.queueId) ?? []), m]);
+  await Promise.all(
+    [...byQueue].map(([queueId, ms]) => {
+      const q = queues.get(queueId)!;
+      return deps.scripts.enqueue(
+        deps.scripts.keys.queue(q.scopeId, q.id),
+        ms.map((m) => ({
+          id: m.id,
+          score: orderScore(q.ordering, m),
+          visibleAt: m.delayUntil && m.delayUntil.getTime() > now ? m.delayUntil.getTime() : 0,
+        })),
+      );
+    }),
+  );
+}
+
+const COLUMNS = [
+  "id", "tenantId", "scopeId", "queueId", "state", "messageType", "body", "bodyHash", "contentType", "labels",
+  "priorityTier", "priorityScore", "correlationId", "causationId", "parentId", "idempotencyKey", "deadline",
+  "ttlSeconds", "delayUntil", "hitlSpec", "createdAt",
+] as const;
+const JSON_COLUMNS = new Set(["body", "labels", "hitlSpec"]);
+const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => "?").join(", ")})`;
+
+/**
+ * One multi-row INSERT. A row whose (queueId, idempotencyKey) exists is skipped by the
+ * unique index rather than read first, so concurrent duplicates cannot both get in.
+ */
+async function insertRows(db: Db, rows: Message[]): Promise<void> {
+  const params = rows.flatMap((r) =>
+    COLUMNS.map((c) => {
+      const v = r[c];
+      return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
+    }),
+  );
+  await db.$executeRawUnsafe(
+    `INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES ${rows.map(() => ROW_PLACEHOLDERS).join(", ")}
+     ON DUPLICATE KEY UPDATE id = id`,
+    ...params,
+  );
+}
+
+async function insertIdempotent(tx: Db, rows: Message[], prefix: string): Promise<PublishResult[]> {
+  await insertRows(tx, rows);
+  const keyed = rows.filter((r) => r.idempotencyKey);
+  const holders = await tx.message.findMany({
+    where: { OR: keyed.map((r) => ({ queueId: r.queueId, idempotencyKey: r.idempotencyKey })) },
+  });
+  const holderOf = new Map(holders.map((h) => [`${h.queueId}\n${h.idempotencyKey}`, h]));
+  const conflicts: ErrorDetail[] = [];
+  const results = rows.map((r, i): PublishResult => {
+    if (!r.idempotencyKey) return { message: r, duplicate: false };
+    const holder = holderOf.get(`${r.queueId}\n${r.idempotencyKey}`)!;
+    if (holder.id === r.id) return { message: r, duplicate: false };
+    if (holder.bodyHash !== r.bodyHash) {
+      conflicts.push({
+        field: `${prefix === "input" ? "input" : `inputs.${i}`}.idempotencyKey`,
+        message: `already used for message ${holder.id} with a different body`,
+      });
+    }
+    return { message: holder, duplicate: true };
+  });
+  if (conflicts.length) throw new IdempotencyConflictError(conflicts);
+  return results;
+}

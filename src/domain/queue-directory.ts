@@ -1,0 +1,48 @@
+import type { Db } from "../db/client.js";
+import type { Queue } from "../generated/prisma/client.js";
+import { isUuid } from "../ids.js";
+import { QueueNotFoundError } from "../errors.js";
+
+export type QueueInfo = Queue & { scopeState: Queue["state"] };
+
+/**
+ * How long a process trusts its copy of a queue's settings and state. Publish and claim
+ * read them on every call; a pause made on another process is seen within this time.
+ */
+const TTL_MS = 1000;
+
+/** Cached, tenant-checked lookups of the queues the hot path touches. */
+export class QueueDirectory {
+  private readonly cache = new Map<string, { until: number; info: Promise<QueueInfo | null> }>();
+
+  constructor(private readonly db: Db) {}
+
+  async get(tenantId: string, queueId: string, now = Date.now()): Promise<QueueInfo> {
+    const info = isUuid(queueId) ? await this.lookup(queueId, now) : null;
+    if (!info || info.tenantId !== tenantId) throw new QueueNotFoundError();
+    return info;
+  }
+
+  /** Drops cached copies after a change made by this process. */
+  forget(queueId: string): void {
+    this.cache.delete(queueId);
+  }
+
+  forgetScope(scopeId: string): void {
+    for (const [id, entry] of this.cache) {
+      void entry.info.then((q) => q?.scopeId === scopeId && this.cache.delete(id));
+    }
+  }
+
+  private lookup(queueId: string, now: number): Promise<QueueInfo | null> {
+    const hit = this.cache.get(queueId);
+    if (hit && hit.until > now) return hit.info;
+    const info = this.db.queue
+      .findUnique({ where: { id: queueId }, include: { scope: { select: { state: true } } } })
+      .then((q) => (q ? { ...q, scopeState: q.scope.state } : null));
+    if (this.cache.size > 50_000) this.cache.clear();
+    this.cache.set(queueId, { until: now + TTL_MS, info });
+    info.catch(() => this.cache.delete(queueId));
+    return info;
+  }
+}

@@ -1,0 +1,68 @@
+import { z } from "zod";
+import { ValidationError, type ErrorDetail } from "../errors.js";
+
+/**
+ * Input bounds shared by the domain. Every refusal becomes one VALIDATION_ERROR whose
+ * details name each bad field, before anything is written.
+ */
+export const SLUG_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const NO_CONTROL_RE = /^[^\u0000-\u001f\u007f]*$/;
+const MAX_DAYS_S = 365 * 24 * 3600;
+
+export const MAX_VISIBILITY_TIMEOUT_S = 12 * 3600;
+export const MAX_BATCH = 500;
+
+export const text = (max: number) =>
+  z.string().min(1, "must not be empty").max(max, `at most ${max} characters`).regex(NO_CONTROL_RE, "control characters are not allowed");
+
+export const slug = z
+  .string()
+  .refine((s) => !s.startsWith("_"), "slugs starting with _ are reserved for system queues")
+  .refine((s) => SLUG_RE.test(s), "1-64 characters: lowercase letters, digits, - and _, starting with a letter or digit");
+
+export const displayName = text(200).refine((s) => s.trim().length > 0, "must not be blank");
+
+export const intIn = (min: number, max: number) =>
+  z.number().int("must be a whole number").min(min, `at least ${min}`).max(max, `at most ${max}`);
+
+export const visibilityTimeoutS = intIn(1, MAX_VISIBILITY_TIMEOUT_S);
+export const ttlSeconds = intIn(1, MAX_DAYS_S);
+
+const labelKey = /^[A-Za-z0-9_.:/-]{1,64}$/;
+export const labels = z
+  .record(z.string(), z.union([z.string().max(256, "label values are at most 256 characters"), z.number(), z.boolean()]))
+  .refine((l) => Object.keys(l).length <= 64, "at most 64 labels")
+  .refine(
+    (l) => Object.keys(l).every((k) => labelKey.test(k)),
+    "label keys are 1-64 characters of letters, digits and _ . : / -",
+  );
+
+export const date = z.date().refine((d) => !Number.isNaN(d.getTime()), "not a valid date");
+
+/** A JSON value whose text is at most `maxBytes`. */
+export const jsonOfAtMost = (maxBytes: number) =>
+  z.custom<unknown>((v) => v !== undefined, "is required").superRefine((v, ctx) => {
+    const size = Buffer.byteLength(JSON.stringify(v) ?? "", "utf8");
+    if (size > maxBytes) ctx.addIssue({ code: "custom", message: `is ${size} bytes, the limit is ${maxBytes}` });
+  });
+
+export const jsonObjectOfAtMost = (maxBytes: number) =>
+  jsonOfAtMost(maxBytes).refine((v) => v !== null && typeof v === "object" && !Array.isArray(v), "must be an object");
+
+/** Parses `value` or throws one ValidationError naming every bad field under `prefix`. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, prefix: string): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  throw new ValidationError(detailsOf(r.error, prefix));
+}
+
+export function detailsOf(error: z.ZodError, prefix: string): ErrorDetail[] {
+  return error.issues.map((i) => ({
+    field: [prefix, ...i.path.map(String)].filter(Boolean).join("."),
+    message: i.message,
+  }));
+}
+
+export function checkBatchSize(n: number, field: string, max = MAX_BATCH): void {
+  if (n < 1 || n > max) throw new ValidationError([{ field, message: `takes 1 to ${max} items, got ${n}` }]);
+}

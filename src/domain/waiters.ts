@@ -1,0 +1,78 @@
+import { EventChannel } from "../events/channel.js";
+import { isUuid } from "../ids.js";
+import { QueueNotFoundError, ScopeNotFoundError, ValidationError } from "../errors.js";
+import type { Actor } from "./actor.js";
+import type { Deps } from "./deps.js";
+import { EventType, messageEvent, type MessageEvent } from "./message-events.js";
+import { getQueue } from "./queues.js";
+import { getScope } from "./scopes.js";
+import { text } from "./validation.js";
+
+/**
+ * Completions of a correlation id: those already recorded, then live ones, each once.
+ * The live listener is confirmed by Redis before the record is read, so a completion
+ * can only fall into both (and is then dropped by event id), never into neither.
+ */
+export async function completionsOf(
+  deps: Pick<Deps, "db" | "bus">,
+  actor: Actor,
+  correlationId: string,
+): Promise<AsyncIterableIterator<MessageEvent>> {
+  if (!text(128).safeParse(correlationId).success) {
+    throw new ValidationError([{ field: "correlationId", message: "1-128 characters, no control characters" }]);
+  }
+  const channel = new EventChannel<MessageEvent>();
+  const seen = new Set<string>();
+  let early: MessageEvent[] | null = [];
+  const off = await deps.bus.listen(actor.tenantId, (e) => {
+    if (e.type !== EventType.completed || e.correlationId !== correlationId) return;
+    if (early) early.push(e);
+    else if (!seen.has(e.eventId)) channel.push(e);
+  });
+  channel.onClose(off);
+  try {
+    const done = await deps.db.message.findMany({
+      where: { tenantId: actor.tenantId, correlationId, completedAt: { not: null } },
+      orderBy: { completedAt: "asc" },
+    });
+    for (const m of done) {
+      const e = messageEvent(EventType.completed, m, m.completedAt!);
+      seen.add(e.eventId);
+      channel.push(e);
+    }
+  } catch (err) {
+    channel.close();
+    throw err;
+  }
+  for (const e of early) if (!seen.has(e.eventId)) channel.push(e);
+  early = null;
+  return channel;
+}
+
+export type EventFilter = { queueId?: string | null; scopeId?: string | null; correlationId?: string | null; types?: string[] | null };
+
+/** Live lifecycle events of a queue, a scope or a correlation chain (at least one filter). */
+export async function eventsOf(
+  deps: Pick<Deps, "db" | "bus">,
+  actor: Actor,
+  f: EventFilter,
+): Promise<AsyncIterableIterator<MessageEvent>> {
+  if (f.queueId == null && f.scopeId == null && f.correlationId == null) {
+    throw new ValidationError([{ field: "queueId", message: "give a queueId, a scopeId or a correlationId" }]);
+  }
+  if (f.queueId != null && !(isUuid(f.queueId) && (await getQueue(deps.db, actor, f.queueId)))) throw new QueueNotFoundError();
+  if (f.scopeId != null && !(isUuid(f.scopeId) && (await getScope(deps.db, actor, { id: f.scopeId })))) {
+    throw new ScopeNotFoundError();
+  }
+  const types = f.types?.length ? new Set(f.types) : null;
+  const channel = new EventChannel<MessageEvent>();
+  const off = await deps.bus.listen(actor.tenantId, (e) => {
+    if (f.queueId != null && e.queueId !== f.queueId) return;
+    if (f.scopeId != null && e.scopeId !== f.scopeId) return;
+    if (f.correlationId != null && e.correlationId !== f.correlationId) return;
+    if (types && !types.has(e.type)) return;
+    channel.push(e);
+  });
+  channel.onClose(off);
+  return channel;
+}

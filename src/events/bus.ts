@@ -1,0 +1,70 @@
+import type { Redis } from "ioredis";
+import type { Keys } from "../redis/keys.js";
+import { reviveEvent, type MessageEvent } from "../domain/message-events.js";
+
+type Listener = (event: MessageEvent) => void;
+
+/**
+ * Message events over Redis pub/sub, one channel per tenant, so a waiter on any
+ * process sees what any other process caused. Each process holds one subscriber
+ * connection and fans events out to its local listeners.
+ */
+export class EventBus {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly subscribed = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
+    private readonly keys: Keys,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    subscriber.on("message", (channel: string, payload: string) => this.dispatch(channel, payload));
+  }
+
+  async publish(tenantId: string, events: MessageEvent[]): Promise<void> {
+    if (events.length) await this.publisher.publish(this.keys.events(tenantId), JSON.stringify(events));
+  }
+
+  /** Resolves once Redis confirms the subscription: events published after that arrive. */
+  async listen(tenantId: string, fn: Listener): Promise<() => void> {
+    const channel = this.keys.events(tenantId);
+    let set = this.listeners.get(channel);
+    if (!set) this.listeners.set(channel, (set = new Set()));
+    set.add(fn);
+    let confirm = this.subscribed.get(channel);
+    if (!confirm) {
+      confirm = this.subscriber.subscribe(channel);
+      this.subscribed.set(channel, confirm);
+      confirm.catch(() => this.subscribed.delete(channel));
+    }
+    try {
+      await confirm;
+    } catch (err) {
+      set.delete(fn);
+      throw err;
+    }
+    return () => this.unlisten(channel, fn);
+  }
+
+  private unlisten(channel: string, fn: Listener): void {
+    const set = this.listeners.get(channel);
+    if (!set?.delete(fn) || set.size) return;
+    this.listeners.delete(channel);
+    this.subscribed.delete(channel);
+    this.subscriber.unsubscribe(channel).catch(this.onError);
+  }
+
+  private dispatch(channel: string, payload: string): void {
+    const set = this.listeners.get(channel);
+    if (!set?.size) return;
+    let events: MessageEvent[];
+    try {
+      events = (JSON.parse(payload) as MessageEvent[]).map(reviveEvent);
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+    for (const e of events) for (const fn of set) fn(e);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Every Redis key and channel name is built here. Keys of one scope share the hash tag
+ * {s:<scopeId>}, so a script may touch every queue of a scope and still run on one
+ * Redis Cluster slot.
+ */
+export type QueueKeys = {
+  /** ZSET id → order score: claimable now */
+  pending: string;
+  /** ZSET id → visible-at ms: published with a delay (or backing off), not claimable yet */
+  delayed: string;
+  /** HASH id → order score of each delayed id, used when it is promoted */
+  scores: string;
+  /** ZSET id → claim expiry ms: the live claims */
+  claims: string;
+  /** HASH id → claimToken of the live claim (the lock) */
+  locks: string;
+};
+
+export type Keys = ReturnType<typeof createKeys>;
+
+export function createKeys(prefix: string) {
+  return {
+    queue(scopeId: string, queueId: string): QueueKeys {
+      const base = `${prefix}:{s:${scopeId}}:q:${queueId}`;
+      return {
+        pending: `${base}:pending`,
+        delayed: `${base}:delayed`,
+        scores: `${base}:scores`,
+        claims: `${base}:claims`,
+        locks: `${base}:locks`,
+      };
+    },
+    /** Pub/sub channel carrying one tenant's message events. */
+    events(tenantId: string): string {
+      return `${prefix}:events:${tenantId}`;
+    },
+    /** Pattern matching every key this deployment owns (tests clean up with it). */
+    all: `${prefix}:*`,
+  };
+}

@@ -1,0 +1,74 @@
+import type { Redis, Result } from "ioredis";
+import { loadScripts } from "./script-loader.js";
+import type { Keys, QueueKeys } from "./keys.js";
+import { settleOutcome, type SettleOutcome } from "./script-codes.js";
+
+const SCRIPTS_DIR = new URL("./scripts/", import.meta.url).pathname;
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    enqueue(pending: string, delayed: string, scores: string, ...args: (string | number)[]): Result<number, Context>;
+    claim(
+      pending: string,
+      delayed: string,
+      scores: string,
+      claims: string,
+      locks: string,
+      ...args: (string | number)[]
+    ): Result<string[], Context>;
+    settle(claims: string, locks: string, ...args: (string | number)[]): Result<number[], Context>;
+    depth(pending: string, delayed: string, claims: string): Result<[number, number, number], Context>;
+  }
+}
+
+export type EnqueueItem = { id: string; score: number; visibleAt: number };
+export type Depth = { ready: number; delayed: number; claimed: number };
+
+/**
+ * The one caller of our Lua scripts. defineCommand sends EVALSHA and falls back to
+ * EVAL once when Redis has not seen the script (after a restart or FLUSHALL).
+ */
+export class QueueScripts {
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: Keys,
+  ) {
+    for (const s of loadScripts(SCRIPTS_DIR)) {
+      redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+    }
+  }
+
+  async enqueue(q: QueueKeys, items: EnqueueItem[]): Promise<number> {
+    const args = items.flatMap((i) => [i.id, i.score, i.visibleAt]);
+    return this.redis.enqueue(q.pending, q.delayed, q.scores, ...args);
+  }
+
+  async claim(
+    q: QueueKeys,
+    opts: { now: number; visibilityMs: number; tokens: string[] },
+  ): Promise<{ id: string; token: string }[]> {
+    const flat = await this.redis.claim(
+      q.pending,
+      q.delayed,
+      q.scores,
+      q.claims,
+      q.locks,
+      opts.now,
+      opts.visibilityMs,
+      ...opts.tokens,
+    );
+    const out: { id: string; token: string }[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, token: flat[i + 1]! });
+    return out;
+  }
+
+  async settle(q: QueueKeys, now: number, claims: { id: string; token: string }[]): Promise<SettleOutcome[]> {
+    const codes = await this.redis.settle(q.claims, q.locks, now, ...claims.flatMap((c) => [c.id, c.token]));
+    return codes.map(settleOutcome);
+  }
+
+  async depth(q: QueueKeys): Promise<Depth> {
+    const [ready, delayed, claimed] = await this.redis.depth(q.pending, q.delayed, q.claims);
+    return { ready, delayed, claimed };
+  }
+}

@@ -1,0 +1,64 @@
+import SchemaBuilder from "@pothos/core";
+import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
+import type { Context } from "../graphql/context.js";
+import { AuthTokenInvalidError, AuthTokenMissingError, PermissionDeniedError } from "../errors.js";
+import type { Permission } from "../domain/actor.js";
+
+/**
+ * Auth scopes are named after the permission they need (canView …), never "scope", so
+ * they cannot be confused with the ScaiQueue Scope.
+ */
+const SCOPE_PERMISSION = {
+  canView: "scaiqueue:view",
+  canPublish: "scaiqueue:publish",
+  canConsume: "scaiqueue:consume",
+  canManage: "scaiqueue:manage",
+} as const satisfies Record<string, Permission>;
+type AuthScopeName = keyof typeof SCOPE_PERMISSION;
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  AuthScopes: Record<AuthScopeName, boolean>;
+  DefaultFieldNullability: false;
+  Scalars: {
+    JSON: { Input: unknown; Output: unknown };
+    DateTime: { Input: Date; Output: Date | string };
+  };
+}>({
+  defaultFieldNullability: false,
+  plugins: [ScopeAuthPlugin],
+  scopeAuth: {
+    authorizeOnSubscribe: true,
+    authScopes: (ctx) => {
+      const perms = ctx.auth.status === "ok" ? ctx.auth.actor.permissions : new Set<Permission>();
+      return {
+        canView: perms.has(SCOPE_PERMISSION.canView),
+        canPublish: perms.has(SCOPE_PERMISSION.canPublish),
+        canConsume: perms.has(SCOPE_PERMISSION.canConsume),
+        canManage: perms.has(SCOPE_PERMISSION.canManage),
+      };
+    },
+    // One place decides which auth error a refused operation gets.
+    unauthorizedError: (_parent, ctx, _info, result) => {
+      if (ctx.auth.status === "missing") return new AuthTokenMissingError();
+      if (ctx.auth.status === "invalid") return new AuthTokenInvalidError();
+      const scope = failedScope(result.failure);
+      return new PermissionDeniedError(scope ? SCOPE_PERMISSION[scope] : "this operation needs");
+    },
+  },
+});
+
+function failedScope(f: AuthFailure): AuthScopeName | undefined {
+  if (f.kind === AuthScopeFailureType.AuthScope) return f.scope as AuthScopeName;
+  if (f.kind === AuthScopeFailureType.AnyAuthScopes || f.kind === AuthScopeFailureType.AllAuthScopes) {
+    for (const inner of f.failures) {
+      const s = failedScope(inner);
+      if (s) return s;
+    }
+  }
+  return undefined;
+}
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});

@@ -1,0 +1,9 @@
+import { builder } from "./builder.js";
+import "./scalars.js";
+import "./enums.js";
+import "./scope.js";
+import "./queue.js";
+import "./message.js";
+import "./events.js";
+
+export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,180 @@
+import type { Message as MessageRow } from "../generated/prisma/client.js";
+import type { PublishResult } from "../domain/publish.js";
+import type { MessagePage } from "../domain/messages.js";
+import { actorOf } from "../graphql/context.js";
+import { builder } from "./builder.js";
+import { MessageState, PriorityTier } from "./enums.js";
+import { QueueRef } from "./queue.js";
+
+export const MessageRef = builder.objectRef<MessageRow>("Message");
+
+MessageRef.implement({
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    queue: t.field({ type: QueueRef, resolve: async (m, _a, ctx) => (await ctx.loaders().queue.load(m.queueId))! }),
+    state: t.field({ type: MessageState, resolve: (m) => m.state }),
+    messageType: t.exposeString("messageType", { nullable: true }),
+    body: t.field({ type: "JSON", resolve: (m) => m.body }),
+    contentType: t.exposeString("contentType"),
+    labels: t.field({ type: "JSON", resolve: (m) => m.labels ?? {} }),
+    priorityTier: t.field({ type: PriorityTier, resolve: (m) => m.priorityTier }),
+    priorityScore: t.exposeInt("priorityScore"),
+    correlationId: t.exposeString("correlationId", { nullable: true }),
+    causationId: t.exposeString("causationId", { nullable: true }),
+    parentId: t.exposeID("parentId", { nullable: true }),
+    idempotencyKey: t.exposeString("idempotencyKey", { nullable: true }),
+    deadline: t.field({ type: "DateTime", nullable: true, resolve: (m) => m.deadline }),
+    ttlSeconds: t.exposeInt("ttlSeconds", { nullable: true }),
+    delayUntil: t.field({ type: "DateTime", nullable: true, resolve: (m) => m.delayUntil }),
+    attempts: t.exposeInt("attempts", { description: "Incremented by each claim; 1 on the first delivery." }),
+    claimToken: t.string({
+      nullable: true,
+      description: "Set only on the result of claim, for the claimer.",
+      resolve: (m, _a, ctx) => (ctx.services.isFreshClaim(m) ? m.claimToken : null),
+    }),
+    claimedBy: t.exposeString("claimedBy", { nullable: true }),
+    claimExpiresAt: t.field({ type: "DateTime", nullable: true, resolve: (m) => m.claimExpiresAt }),
+    failureReason: t.exposeString("failureReason", { nullable: true }),
+    response: t.field({ type: "JSON", nullable: true, resolve: (m) => m.response }),
+    hitlSpec: t.field({ type: "JSON", nullable: true, resolve: (m) => m.hitlSpec }),
+    createdAt: t.field({ type: "DateTime", resolve: (m) => m.createdAt }),
+    claimedAt: t.field({ type: "DateTime", nullable: true, resolve: (m) => m.claimedAt }),
+    completedAt: t.field({ type: "DateTime", nullable: true, resolve: (m) => m.completedAt }),
+  }),
+});
+
+const PublishResultRef = builder.objectRef<PublishResult>("PublishResult").implement({
+  fields: (t) => ({
+    message: t.field({ type: MessageRef, resolve: (r) => r.message }),
+    duplicate: t.exposeBoolean("duplicate", {
+      description: "True when an idempotency key returned an earlier message.",
+    }),
+  }),
+});
+
+type Edge = MessagePage["edges"][number];
+const MessageEdgeRef = builder.objectRef<Edge>("MessageEdge").implement({
+  fields: (t) => ({
+    cursor: t.exposeString("cursor"),
+    node: t.field({ type: MessageRef, resolve: (e) => e.node }),
+  }),
+});
+const PageInfoRef = builder.objectRef<MessagePage>("PageInfo").implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean("hasNextPage"),
+    endCursor: t.exposeString("endCursor", { nullable: true }),
+  }),
+});
+const MessageConnectionRef = builder.objectRef<MessagePage>("MessageConnection").implement({
+  fields: (t) => ({
+    edges: t.field({ type: [MessageEdgeRef], resolve: (p) => p.edges }),
+    pageInfo: t.field({ type: PageInfoRef, resolve: (p) => p }),
+  }),
+});
+
+const PublishInput = builder.inputType("PublishInput", {
+  fields: (t) => ({
+    queueId: t.id({ required: true }),
+    body: t.field({ type: "JSON", required: true }),
+    messageType: t.string(),
+    contentType: t.string(),
+    labels: t.field({ type: "JSON" }),
+    priorityTier: t.field({ type: PriorityTier }),
+    priorityScore: t.int(),
+    correlationId: t.string(),
+    causationId: t.string(),
+    parentId: t.id(),
+    idempotencyKey: t.string(),
+    deadline: t.field({ type: "DateTime" }),
+    ttlSeconds: t.int(),
+    delayUntil: t.field({ type: "DateTime" }),
+    hitlSpec: t.field({ type: "JSON" }),
+  }),
+});
+
+const ClaimInput = builder.inputType("ClaimInput", {
+  fields: (t) => ({
+    queueId: t.id({ required: true }),
+    batchSize: t.int({ defaultValue: 1, description: "1..100" }),
+    visibilityTimeoutS: t.int({ description: "Default: the queue's." }),
+    consumerId: t.string(),
+    consumerGroup: t.string({ description: "Required on BROADCAST queues; ignored on COMPETING." }),
+  }),
+});
+
+const CompleteInput = builder.inputType("CompleteInput", {
+  fields: (t) => ({
+    messageId: t.id({ required: true }),
+    claimToken: t.string(),
+    response: t.field({ type: "JSON" }),
+  }),
+});
+
+// IDs arrive as string | number from Pothos; the domain takes strings.
+const withIds = <T extends Record<string, unknown>>(o: T, keys: (keyof T)[]): T => {
+  const out = { ...o };
+  for (const k of keys) if (out[k] != null) (out as Record<keyof T, unknown>)[k] = String(out[k]);
+  return out;
+};
+
+builder.queryFields((t) => ({
+  message: t.field({
+    type: MessageRef,
+    nullable: true,
+    authScopes: { canView: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.message(actorOf(ctx), String(a.id)),
+  }),
+  messages: t.field({
+    type: MessageConnectionRef,
+    authScopes: { canView: true },
+    args: {
+      queueId: t.arg.id(),
+      scopeId: t.arg.id(),
+      correlationId: t.arg.string(),
+      state: t.arg({ type: MessageState }),
+      first: t.arg.int({ defaultValue: 50 }),
+      after: t.arg.string(),
+    },
+    resolve: (_r, a, ctx) => ctx.services.messages(actorOf(ctx), withIds(a, ["queueId", "scopeId"]) as never),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  publish: t.field({
+    type: PublishResultRef,
+    authScopes: { canPublish: true },
+    args: { input: t.arg({ type: PublishInput, required: true }) },
+    resolve: async (_r, a, ctx) =>
+      (await ctx.services.publish(actorOf(ctx), [withIds(a.input, ["queueId", "parentId"])], "input"))[0]!,
+  }),
+  publishBatch: t.field({
+    type: [PublishResultRef],
+    authScopes: { canPublish: true },
+    description: "1..500 messages, into one queue or many; all are checked before any is written.",
+    args: { inputs: t.arg({ type: [PublishInput], required: true }) },
+    resolve: (_r, a, ctx) =>
+      ctx.services.publish(actorOf(ctx), a.inputs.map((i) => withIds(i, ["queueId", "parentId"])), "inputs"),
+  }),
+  claim: t.field({
+    type: [MessageRef],
+    authScopes: { canConsume: true },
+    description: "[] when nothing is claimable.",
+    args: { input: t.arg({ type: ClaimInput, required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.claim(actorOf(ctx), withIds(a.input, ["queueId"])),
+  }),
+  complete: t.field({
+    type: MessageRef,
+    authScopes: { canConsume: true },
+    args: { input: t.arg({ type: CompleteInput, required: true }) },
+    resolve: async (_r, a, ctx) =>
+      (await ctx.services.complete(actorOf(ctx), [withIds(a.input, ["messageId"])], "input"))[0]!,
+  }),
+  completeBatch: t.field({
+    type: [MessageRef],
+    authScopes: { canConsume: true },
+    args: { inputs: t.arg({ type: [CompleteInput], required: true }) },
+    resolve: (_r, a, ctx) =>
+      ctx.services.complete(actorOf(ctx), a.inputs.map((i) => withIds(i, ["messageId"])), "inputs"),
+  }),
+}));

@@ -1,0 +1,88 @@
+import type { Queue as QueueRow } from "../generated/prisma/client.js";
+import { actorOf } from "../graphql/context.js";
+import { builder } from "./builder.js";
+import { ConsumerMode, LifecycleState, Ordering, OverflowPolicy } from "./enums.js";
+import { ScopeRef } from "./scope.js";
+
+export const QueueRef = builder.objectRef<QueueRow>("Queue");
+
+export const QueueDepthRef = builder.objectRef<{ pending: number; claimed: number; delayed: number }>("QueueDepth");
+QueueDepthRef.implement({
+  fields: (t) => ({
+    pending: t.exposeInt("pending", { description: "Claimable now or later (delayed included)." }),
+    claimed: t.exposeInt("claimed"),
+    delayed: t.exposeInt("delayed", { description: "Pending but not visible yet." }),
+  }),
+});
+
+QueueRef.implement({
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    scope: t.field({
+      type: ScopeRef,
+      resolve: async (q, _a, ctx) => (await ctx.loaders().scope.load(q.scopeId))!,
+    }),
+    slug: t.exposeString("slug"),
+    displayName: t.exposeString("displayName"),
+    system: t.exposeBoolean("system", { description: "True for _dead_letter, _events, _audit, _integrity, _corrections." }),
+    ordering: t.field({ type: Ordering, resolve: (q) => q.ordering }),
+    consumerMode: t.field({ type: ConsumerMode, resolve: (q) => q.consumerMode }),
+    state: t.field({ type: LifecycleState, resolve: (q) => q.state }),
+    visibilityTimeoutS: t.exposeInt("visibilityTimeoutS"),
+    maxRetries: t.exposeInt("maxRetries"),
+    maxDepth: t.exposeInt("maxDepth", { nullable: true }),
+    overflowPolicy: t.field({ type: OverflowPolicy, resolve: (q) => q.overflowPolicy }),
+    depth: t.field({ type: QueueDepthRef, resolve: (q, _a, ctx) => ctx.services.depthOf(q) }),
+  }),
+});
+
+const CreateQueueInput = builder.inputType("CreateQueueInput", {
+  fields: (t) => ({
+    scopeId: t.id({ required: true }),
+    slug: t.string({ required: true, description: 'May not start with "_".' }),
+    displayName: t.string({ required: true }),
+    ordering: t.field({ type: Ordering, defaultValue: "FIFO" }),
+    consumerMode: t.field({ type: ConsumerMode, defaultValue: "COMPETING" }),
+    visibilityTimeoutS: t.int({ defaultValue: 30 }),
+    maxRetries: t.int({ defaultValue: 5 }),
+    maxDepth: t.int(),
+    overflowPolicy: t.field({ type: OverflowPolicy, defaultValue: "REJECT" }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  queue: t.field({
+    type: QueueRef,
+    nullable: true,
+    authScopes: { canView: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.queue(actorOf(ctx), String(a.id)),
+  }),
+  queueDepth: t.field({
+    type: QueueDepthRef,
+    authScopes: { canView: true },
+    args: { queueId: t.arg.id({ required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.queueDepth(actorOf(ctx), String(a.queueId)),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createQueue: t.field({
+    type: QueueRef,
+    authScopes: { canManage: true },
+    args: { input: t.arg({ type: CreateQueueInput, required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.createQueue(actorOf(ctx), { ...a.input, scopeId: String(a.input.scopeId) }),
+  }),
+  pauseQueue: t.field({
+    type: QueueRef,
+    authScopes: { canManage: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.setQueueState(actorOf(ctx), String(a.id), "PAUSED"),
+  }),
+  resumeQueue: t.field({
+    type: QueueRef,
+    authScopes: { canManage: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.setQueueState(actorOf(ctx), String(a.id), "ACTIVE"),
+  }),
+}));

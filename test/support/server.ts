@@ -1,0 +1,138 @@
+import { randomBytes } from "node:crypto";
+import { createConnection } from "mariadb";
+import { Redis } from "ioredis";
+import { createClient, type Client } from "graphql-ws";
+import WebSocket from "ws";
+import { loadConfig, type Config } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+import { prepareDatabase } from "../../src/prepare.js";
+import { buildApp, type App } from "../../src/app.js";
+import { createDb } from "../../src/db/client.js";
+import { createApiKey } from "../../src/domain/api-keys.js";
+import { PERMISSIONS, type Permission } from "../../src/domain/actor.js";
+import { parseDatabaseUrl } from "../../src/db/connection.js";
+import { track, untrack } from "./resources.js";
+
+export type GqlResult<T = any> = {
+  status: number;
+  data?: T;
+  errors?: { message: string; path?: string[]; extensions?: { code?: string; details?: { field: string; message: string }[] } }[];
+};
+
+export type TestServer = {
+  url: string;
+  wsUrl: string;
+  config: Config;
+  app: App;
+  /** secret of a key of tenant "default" holding all four permissions */
+  adminKey: string;
+  /** POSTs one operation over real HTTP. */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
+  /** A real graphql-ws client; close it (or use subscribe()) before the test ends. */
+  wsClient(key?: string | null): Client;
+  /** Creates an API key and returns its secret. */
+  newKey(tenant: string, permissions?: Permission[]): Promise<string>;
+  stop(): Promise<void>;
+};
+
+const BASE_URL = process.env.DATABASE_URL ?? "mysql://root@127.0.0.1:3306/scaiqueue";
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/** A unique suffix for names (databases, prefixes, slugs) made by one test file. */
+export const uniq = (n = 6) => randomBytes(n).toString("hex");
+
+/**
+ * Starts the real service on port 0 with its own database (created, migrated by our
+ * runner, dropped at stop) and its own Redis key prefix (deleted at stop).
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dbName = `sq_test_${uniq()}`;
+  const url = new URL(BASE_URL);
+  url.pathname = `/${dbName}`;
+  const adminKey = `test-bootstrap-${uniq(12)}`;
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: url.toString(),
+    DATABASE_POOL_SIZE: "8",
+    REDIS_URL,
+    REDIS_KEY_PREFIX: `sqt${uniq(4)}`,
+    SCAIQUEUE_BOOTSTRAP_API_KEY: adminKey,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...env,
+  });
+  const log = createLogger(config);
+  await prepareDatabase(config, log);
+  const app = buildApp(config, log);
+  const port = await app.start(0, "127.0.0.1");
+  const keyDb = createDb({ database: { ...config.database, poolSize: 1 } });
+  const base = `http://127.0.0.1:${port}`;
+  const clients = new Set<Client>();
+
+  return {
+    url: `${base}/graphql`,
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    config,
+    app,
+    adminKey,
+    async gql(query, variables, key = adminKey) {
+      const res = await fetch(`${base}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: res.status, ...((await res.json()) as object) };
+    },
+    wsClient(key = adminKey) {
+      const client = createClient({
+        url: `ws://127.0.0.1:${port}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        lazy: false,
+        connectionParams: key ? { authorization: `Bearer ${key}` } : {},
+        onNonLazyError: () => {},
+      });
+      const dispose = client.dispose.bind(client);
+      client.dispose = () => {
+        untrack(client);
+        clients.delete(client);
+        return dispose();
+      };
+      clients.add(client);
+      return track(client, "graphql-ws client");
+    },
+    async newKey(tenant, permissions = [...PERMISSIONS]) {
+      return (await createApiKey(keyDb, tenant, permissions)).secret;
+    },
+    async stop() {
+      for (const c of clients) await c.dispose();
+      await app.stop();
+      await keyDb.$disconnect();
+      await dropDatabase(config.database.url);
+      await deleteKeys(config.redis.url, `${config.redis.keyPrefix}:*`);
+    },
+  };
+}
+
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const { server, database } = parseDatabaseUrl(databaseUrl);
+  const conn = await createConnection(server);
+  try {
+    await conn.query(`DROP DATABASE IF EXISTS \`${database}\``);
+  } finally {
+    await conn.end();
+  }
+}
+
+export async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}

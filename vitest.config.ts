@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Each file starts its own server on its own database and Redis key prefix,
+    // so files run in parallel (one fork per core).
+    pool: "forks",
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    setupFiles: ["test/support/no-leaks.ts"],
+    reporters: ["default", "json"],
+    outputFile: { json: "test-results/vitest.json" },
+  },
+});
