@@ -1,6 +1,11 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  resolve: {
+    // Vite would pick graphql's ESM build for our sources while yoga and Pothos load
+    // the CommonJS one, as Node does; two copies break `instanceof GraphQLError`.
+    alias: [{ find: /^graphql$/, replacement: "graphql/index.js" }],
+  },
   test: {
     include: ["test/**/*.test.ts"],
     // Each file starts its own server on its own database and Redis key prefix,

@@ -27,7 +27,8 @@ export type Yoga = YogaServerInstance<ServerContext, Context>;
 /** Logs each unexpected error once, with the request id, before it reaches the client masked. */
 function useErrorLogging(log: Logger): Plugin<Context> {
   const report = (ctx: Context, errors: readonly GraphQLError[] | undefined) => {
-    for (const e of errors ?? []) {
+    // Masking may run before or after this hook; classify the same way either way.
+    for (const e of (errors ?? []).map(maskError)) {
       if (isUnexpected(e)) log.error({ requestId: ctx.requestId, path: e.path, err: e.originalError }, "unexpected error");
     }
   };

@@ -98,7 +98,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
         return dispose();
       };
       clients.add(client);
-      return track(client, "graphql-ws client");
+      return track(client, "graphql-ws client", () => client.dispose());
     },
     async newKey(tenant, permissions = [...PERMISSIONS]) {
       return (await createApiKey(keyDb, tenant, permissions)).secret;
@@ -108,7 +108,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       await app.stop();
       await keyDb.$disconnect();
       await dropDatabase(config.database.url);
-      await deleteKeys(config.redis.url, `${config.redis.keyPrefix}:*`);
+      await deleteKeys(REDIS_URL, `${config.redis.keyPrefix}:*`);
     },
   };
 }

@@ -58,7 +58,7 @@ export function subscribe<T = any>(client: Client, query: string, variables?: Re
       unsubscribe();
     },
   };
-  return track(sub, `subscription ${query.slice(0, 60)}`);
+  return track(sub, `subscription ${query.slice(0, 60)}`, () => sub.close());
 }
 
 export class SubscriptionError extends Error {

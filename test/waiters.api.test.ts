@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, uniq, type TestServer } from "./support/server.js";
+import { subscribe } from "./support/subscription.js";
+import { CLAIM, COMPLETE, PUBLISH, createQueue, createScope } from "./support/fixtures.js";
+
+const COMPLETED = `subscription($c: String!) { messageCompleted(correlationId: $c) { eventId messageId correlationId response } }`;
+const EVENTS = `subscription($q: ID, $t: [String!]) { messageEvents(queueId: $q, types: $t) { type messageId state message { attempts } } }`;
+
+let s: TestServer;
+let scopeId: string;
+beforeAll(async () => {
+  s = await startTestServer();
+  scopeId = await createScope(s);
+});
+afterAll(() => s?.stop());
+
+async function publishAndClaim(queueId: string, correlationId: string) {
+  await s.gql(PUBLISH, { i: { queueId, body: { c: correlationId }, correlationId } });
+  const claimed = await s.gql(CLAIM, { i: { queueId } });
+  return claimed.data.claim[0] as { id: string; claimToken: string };
+}
+
+describe("messageCompleted", () => {
+  it("delivers a completion racing the subscription exactly once, for each of 40 waiters", async () => {
+    const queueId = await createQueue(s, scopeId);
+    const client = s.wsClient();
+    const claimed: { id: string; claimToken: string; c: string }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const c = `race-${uniq()}`;
+      claimed.push({ ...(await publishAndClaim(queueId, c)), c });
+    }
+    const races = await Promise.all(
+      claimed.map(async (m, i) => {
+        const c = m.c;
+        // subscribe and complete at the same moment, in both orders
+        const start = () => subscribe(client, COMPLETED, { c });
+        const finish = () => s.gql(COMPLETE, { i: { messageId: m.id, claimToken: m.claimToken, response: { i } } });
+        let waiter;
+        if (i % 2) {
+          waiter = start();
+          await finish();
+        } else {
+          const done = finish();
+          waiter = start();
+          await done;
+        }
+        return { waiter, messageId: m.id, i };
+      }),
+    );
+    for (const { waiter, messageId, i } of races) {
+      expect((await waiter.next()).messageCompleted).toMatchObject({ messageId, response: { i } });
+    }
+    for (const { waiter } of races) {
+      expect(await waiter.quiet(50)).toBe(true);
+      waiter.close();
+    }
+    await client.dispose();
+  });
+
+  it("keeps the stream open for further completions of the same correlation id", async () => {
+    const queueId = await createQueue(s, scopeId);
+    const c = `chain-${uniq()}`;
+    const client = s.wsClient();
+    const waiter = subscribe(client, COMPLETED, { c });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await publishAndClaim(queueId, c);
+      await s.gql(COMPLETE, { i: { messageId: m.id, claimToken: m.claimToken } });
+      ids.push(m.id);
+      expect((await waiter.next()).messageCompleted.messageId).toBe(m.id);
+    }
+    waiter.close();
+    // a late waiter gets all three at once, in completion order
+    const late = subscribe(client, COMPLETED, { c });
+    const got = [await late.next(), await late.next(), await late.next()].map((e) => e.messageCompleted.messageId);
+    expect(got).toEqual(ids);
+    late.close();
+    await client.dispose();
+  });
+});
+
+describe("messageEvents", () => {
+  it("streams a queue's lifecycle events in order, filtered by type when asked", async () => {
+    const queueId = await createQueue(s, scopeId);
+    const client = s.wsClient();
+    const all = subscribe(client, EVENTS, { q: queueId });
+    const onlyClaimed = subscribe(client, EVENTS, { q: queueId, t: ["scaiqueue.message.claimed"] });
+    expect(await all.quiet(300)).toBe(true);
+    const m = await publishAndClaim(queueId, `ev-${uniq()}`);
+    await s.gql(COMPLETE, { i: { messageId: m.id, claimToken: m.claimToken } });
+    const seen = [await all.next(), await all.next(), await all.next()].map((e) => e.messageEvents);
+    expect(seen.map((e) => [e.type, e.state, e.message.attempts])).toEqual([
+      ["scaiqueue.message.published", "PENDING", 0],
+      ["scaiqueue.message.claimed", "CLAIMED", 1],
+      ["scaiqueue.message.completed", "COMPLETED", 1],
+    ]);
+    expect((await onlyClaimed.next()).messageEvents).toMatchObject({ type: "scaiqueue.message.claimed", messageId: m.id });
+    expect(await onlyClaimed.quiet(200)).toBe(true);
+    all.close();
+    onlyClaimed.close();
+    await client.dispose();
+  });
+
+  it("needs a filter, and refuses another tenant's queue as not found", async () => {
+    const queueId = await createQueue(s, scopeId);
+    const client = s.wsClient();
+    const none = subscribe(client, `subscription { messageEvents { type } }`);
+    await expect(none.next()).rejects.toMatchObject({ code: "VALIDATION_ERROR" });
+    none.close();
+    const stranger = s.wsClient(await s.newKey(`other-${uniq()}`));
+    const foreign = subscribe(stranger, EVENTS, { q: queueId });
+    await expect(foreign.next()).rejects.toMatchObject({ code: "SCAIQUEUE_QUEUE_NOT_FOUND" });
+    foreign.close();
+    await client.dispose();
+    await stranger.dispose();
+  });
+});
