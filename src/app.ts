@@ -25,8 +25,12 @@ export type App = {
 
 const READY_TIMEOUT_MS = 2000;
 
-export function buildApp(config: Config, log: Logger, opts: { clock?: Clock } = {}): App {
-  const db = createDb(config);
+export function buildApp(
+  config: Config,
+  log: Logger,
+  opts: { clock?: Clock; onQuery?: (sql: string) => void } = {},
+): App {
+  const db = createDb(config, { onQuery: opts.onQuery });
   const redis = createRedis(config);
   const subscriber = createRedis(config, { subscriber: true });
   const keys = createKeys(config.redis.keyPrefix);

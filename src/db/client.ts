@@ -5,7 +5,11 @@ import { parseDatabaseUrl } from "./connection.js";
 
 export type Db = PrismaClient;
 
-export function createDb(config: Pick<Config, "database">): Db {
+/**
+ * @param opts.onQuery called with each SQL statement sent (tests count them to prove
+ * there is no N+1); off by default, as Prisma then skips the event bookkeeping.
+ */
+export function createDb(config: Pick<Config, "database">, opts: { onQuery?: (sql: string) => void } = {}): Db {
   const { server, database } = parseDatabaseUrl(config.database.url);
   const adapter = new PrismaMariaDb({
     ...server,
@@ -14,5 +18,9 @@ export function createDb(config: Pick<Config, "database">): Db {
     // DATETIME(3) columns hold UTC; read and write them as such whatever the server zone.
     timezone: "Z",
   });
-  return new PrismaClient({ adapter });
+  if (!opts.onQuery) return new PrismaClient({ adapter });
+  const db = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });
+  const onQuery = opts.onQuery;
+  db.$on("query", (e) => onQuery(e.query));
+  return db;
 }

@@ -45,7 +45,10 @@ export const uniq = (n = 6) => randomBytes(n).toString("hex");
  * Starts the real service on port 0 with its own database (created, migrated by our
  * runner, dropped at stop) and its own Redis key prefix (deleted at stop).
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  opts: { onQuery?: (sql: string) => void } = {},
+): Promise<TestServer> {
   const dbName = `sq_test_${uniq()}`;
   const url = new URL(BASE_URL);
   url.pathname = `/${dbName}`;
@@ -62,7 +65,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   });
   const log = createLogger(config);
   await prepareDatabase(config, log);
-  const app = buildApp(config, log);
+  const app = buildApp(config, log, { onQuery: opts.onQuery });
   const port = await app.start(0, "127.0.0.1");
   const keyDb = createDb({ database: { ...config.database, poolSize: 1 } });
   const base = `http://127.0.0.1:${port}`;
