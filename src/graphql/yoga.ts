@@ -61,7 +61,8 @@ export function createGraphQL(deps: { config: Config; services: Services; verifi
     schema,
     graphqlEndpoint: "/graphql",
     landingPage: false,
-    graphiql: { subscriptionsProtocol: "WS", title: "ScaiQueue GraphQL" },
+    // GraphiQL runs subscriptions over SSE on this same path, so its headers carry the key.
+    graphiql: { title: "ScaiQueue GraphQL" },
     renderGraphiQL,
     logging: false,
     maskedErrors: { maskError },
