@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, uniq, type TestServer } from "./support/server.js";
+import { startTestServer, uniq, type GqlResult, type TestServer } from "./support/server.js";
 import { PUBLISH, createQueue, createScope } from "./support/fixtures.js";
 
 let s: TestServer;
@@ -72,7 +72,7 @@ describe("reads", () => {
       const out: number[] = [];
       let after: string | null = null;
       for (;;) {
-        const r = await s.gql(LIST, { ...vars, first: 2, after });
+        const r: GqlResult = await s.gql(LIST, { ...vars, first: 2, after });
         out.push(...r.data.messages.edges.map((e: any) => e.node.body.i));
         if (!r.data.messages.pageInfo.hasNextPage) return out;
         after = r.data.messages.pageInfo.endCursor;

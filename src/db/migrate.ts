@@ -25,8 +25,8 @@ const CREATE_MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS \`_prisma_migrations
     \`applied_steps_count\` INTEGER UNSIGNED NOT NULL DEFAULT 0
 ) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`;
 
-// Two processes starting at once must not both apply a migration.
-const LOCK_NAME = "scaiqueue_migrate";
+// Two processes starting at once must not both apply a migration; the lock is per database.
+const lockName = (database: string) => `scaiqueue_migrate:${database}`;
 const LOCK_WAIT_S = 60;
 
 export type MigrationProgress = (event: { migration: string; step: "applying" | "applied" }) => void;
@@ -71,13 +71,13 @@ export async function applyMigrations(
   const migrations = await listMigrations(opts.dir);
   const conn = await createConnection({ ...server, database, multipleStatements: true });
   try {
-    const [{ got }] = await conn.query("SELECT GET_LOCK(?, ?) AS got", [LOCK_NAME, LOCK_WAIT_S]);
+    const [{ got }] = await conn.query("SELECT GET_LOCK(?, ?) AS got", [lockName(database), LOCK_WAIT_S]);
     if (Number(got) !== 1) throw new MigrationError(`could not take the migration lock in ${LOCK_WAIT_S}s`);
     try {
       await conn.query(CREATE_MIGRATIONS_TABLE);
       return await applyPending(conn, migrations, opts.onProgress);
     } finally {
-      await conn.query("SELECT RELEASE_LOCK(?)", [LOCK_NAME]);
+      await conn.query("SELECT RELEASE_LOCK(?)", [lockName(database)]);
     }
   } finally {
     await conn.end();
