@@ -1,41 +1,26 @@
 import { z } from "zod";
 import type { Message } from "../generated/prisma/client.js";
-import { InvalidStateError, MessageNotFoundError, NotClaimOwnerError, ValidationError, type ErrorDetail } from "../errors.js";
+import { InvalidStateError, MessageNotFoundError, NotClaimOwnerError, ValidationError } from "../errors.js";
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
 import { EventType, messageEvent } from "./message-events.js";
-import { checkBatchSize, detailsOf, jsonOfAtMost } from "./validation.js";
+import { itemField, jsonOfAtMost, parseBatch, perLimit, type BatchPrefix } from "./validation.js";
 
-const completeSchemas = new Map<number, ReturnType<typeof makeCompleteSchema>>();
-function makeCompleteSchema(messageBytes: number) {
-  return z.object({
+const completeSchema = perLimit((messageBytes: number) =>
+  z.object({
     messageId: z.string(),
     claimToken: z.string().max(64, "at most 64 characters").nullish(),
     response: jsonOfAtMost(messageBytes).nullish(),
-  });
-}
-function completeSchema(messageBytes: number) {
-  let s = completeSchemas.get(messageBytes);
-  if (!s) completeSchemas.set(messageBytes, (s = makeCompleteSchema(messageBytes)));
-  return s;
-}
+  }),
+);
 
 /**
  * complete and completeBatch. Each message must be CLAIMED and the token must be its
  * live claim's (without a token, the claim must have been taken by the same API key).
  * Redis settles the claims atomically against lapses; MariaDB records the outcome.
  */
-export async function complete(deps: Deps, actor: Actor, inputs: unknown[], prefix: "input" | "inputs"): Promise<Message[]> {
-  checkBatchSize(inputs.length, prefix);
-  const schema = completeSchema(deps.limits.messageBytes);
-  const field = (i: number) => (prefix === "input" ? "input" : `inputs.${i}`);
-  const details: ErrorDetail[] = [];
-  const parsed = inputs.map((input, i) => {
-    const r = schema.safeParse(input);
-    if (!r.success) details.push(...detailsOf(r.error, field(i)));
-    return r.data!;
-  });
-  if (details.length) throw new ValidationError(details);
+export async function complete(deps: Deps, actor: Actor, inputs: unknown[], prefix: BatchPrefix): Promise<Message[]> {
+  const parsed = parseBatch(completeSchema(deps.limits.messageBytes), inputs, prefix);
   const ids = parsed.map((p) => p.messageId);
   if (new Set(ids).size !== ids.length) {
     throw new ValidationError([{ field: prefix, message: "names the same message twice" }]);
@@ -90,7 +75,7 @@ export async function complete(deps: Deps, actor: Actor, inputs: unknown[], pref
   if (lost.length) {
     // The claim lapsed between our check and the settle; the others are completed.
     throw new NotClaimOwnerError(
-      lost.map((i) => ({ field: `${field(i)}.claimToken`, message: "the claim lapsed before it was completed" })),
+      lost.map((i) => ({ field: `${itemField(prefix, i)}.claimToken`, message: "the claim lapsed before it was completed" })),
     );
   }
   return done;

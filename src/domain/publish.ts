@@ -9,16 +9,27 @@ import type { Deps } from "./deps.js";
 import { EventType, messageEvent } from "./message-events.js";
 import { orderScore } from "./ordering.js";
 import type { QueueInfo } from "./queue-directory.js";
-import { checkBatchSize, date, detailsOf, intIn, jsonObjectOfAtMost, jsonOfAtMost, labels, text, ttlSeconds } from "./validation.js";
+import {
+  date,
+  intIn,
+  itemField,
+  jsonObjectOfAtMost,
+  jsonOfAtMost,
+  labels,
+  parseBatch,
+  perLimit,
+  text,
+  ttlSeconds,
+  type BatchPrefix,
+} from "./validation.js";
 
 export type PublishResult = { message: Message; duplicate: boolean };
 
 const CONTENT_TYPE_RE = /^[\w.+-]+\/[\w.+-]+(\s*;[^\u0000-\u001f\u007f]*)?$/;
 const MAX_HITL_SPEC_BYTES = 64 * 1024;
 
-const publishSchemas = new Map<number, ReturnType<typeof makePublishSchema>>();
-function makePublishSchema(messageBytes: number) {
-  return z.object({
+const publishSchema = perLimit((messageBytes: number) =>
+  z.object({
     queueId: z.string(),
     body: jsonOfAtMost(messageBytes),
     messageType: text(128).nullish(),
@@ -34,13 +45,8 @@ function makePublishSchema(messageBytes: number) {
     ttlSeconds: ttlSeconds.nullish(),
     delayUntil: date.nullish(),
     hitlSpec: jsonObjectOfAtMost(MAX_HITL_SPEC_BYTES).nullish(),
-  });
-}
-function publishSchema(messageBytes: number) {
-  let s = publishSchemas.get(messageBytes);
-  if (!s) publishSchemas.set(messageBytes, (s = makePublishSchema(messageBytes)));
-  return s;
-}
+  }),
+);
 
 /**
  * publish and publishBatch. All inputs are checked before anything is written; the rows
@@ -48,16 +54,8 @@ function publishSchema(messageBytes: number) {
  * involved, so a conflict anywhere writes nothing), then into the Redis pending sets.
  * `prefix` names the argument in error details ("input", or "inputs" for a batch).
  */
-export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefix: "input" | "inputs"): Promise<PublishResult[]> {
-  checkBatchSize(inputs.length, prefix);
-  const schema = publishSchema(deps.limits.messageBytes);
-  const details: ErrorDetail[] = [];
-  const parsed = inputs.map((input, i) => {
-    const r = schema.safeParse(input);
-    if (!r.success) details.push(...detailsOf(r.error, prefix === "input" ? "input" : `inputs.${i}`));
-    return r.data!;
-  });
-  if (details.length) throw new ValidationError(details);
+export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefix: BatchPrefix): Promise<PublishResult[]> {
+  const parsed = parseBatch(publishSchema(deps.limits.messageBytes), inputs, prefix);
 
   const queues = new Map<string, QueueInfo>();
   for (const p of parsed) {
@@ -166,7 +164,7 @@ async function insertRows(db: Db, rows: Message[]): Promise<void> {
   );
 }
 
-async function insertIdempotent(tx: Db, rows: Message[], prefix: string): Promise<PublishResult[]> {
+async function insertIdempotent(tx: Db, rows: Message[], prefix: BatchPrefix): Promise<PublishResult[]> {
   await insertRows(tx, rows);
   const keyed = rows.filter((r) => r.idempotencyKey);
   const holders = await tx.message.findMany({
@@ -180,7 +178,7 @@ async function insertIdempotent(tx: Db, rows: Message[], prefix: string): Promis
     if (holder.id === r.id) return { message: r, duplicate: false };
     if (holder.bodyHash !== r.bodyHash) {
       conflicts.push({
-        field: `${prefix === "input" ? "input" : `inputs.${i}`}.idempotencyKey`,
+        field: `${itemField(prefix, i)}.idempotencyKey`,
         message: `already used for message ${holder.id} with a different body`,
       });
     }

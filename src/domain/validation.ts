@@ -66,3 +66,30 @@ export function detailsOf(error: z.ZodError, prefix: string): ErrorDetail[] {
 export function checkBatchSize(n: number, field: string, max = MAX_BATCH): void {
   if (n < 1 || n > max) throw new ValidationError([{ field, message: `takes 1 to ${max} items, got ${n}` }]);
 }
+
+/** How a batch item is named in error details: "input" alone, or "inputs.3" in a batch. */
+export type BatchPrefix = "input" | "inputs";
+export const itemField = (prefix: BatchPrefix, i: number): string => (prefix === "input" ? "input" : `inputs.${i}`);
+
+/** Parses every item of a (possibly one-item) batch, reporting all bad fields at once. */
+export function parseBatch<S extends z.ZodType>(schema: S, inputs: unknown[], prefix: BatchPrefix): z.infer<S>[] {
+  checkBatchSize(inputs.length, prefix);
+  const details: ErrorDetail[] = [];
+  const parsed = inputs.map((input, i) => {
+    const r = schema.safeParse(input);
+    if (!r.success) details.push(...detailsOf(r.error, itemField(prefix, i)));
+    return r.data as z.infer<S>;
+  });
+  if (details.length) throw new ValidationError(details);
+  return parsed;
+}
+
+/** Builds a schema once per configured limit (the limits come from config at run time). */
+export function perLimit<S>(make: (limit: number) => S): (limit: number) => S {
+  const built = new Map<number, S>();
+  return (limit) => {
+    let s = built.get(limit);
+    if (!s) built.set(limit, (s = make(limit)));
+    return s;
+  };
+}
