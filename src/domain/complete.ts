@@ -17,7 +17,7 @@ const completeSchema = perLimit((messageBytes: number) =>
 /**
  * complete and completeBatch. Each message must be CLAIMED and the token must be its
  * live claim's (without a token, the claim must have been taken by the same API key).
- * Redis settles the claims atomically against lapses; MariaDB records the outcome.
+ * The conditional UPDATE in MariaDB is the arbiter against lapses; Redis then drops the locks.
  */
 export async function complete(deps: Deps, actor: Actor, inputs: unknown[], prefix: BatchPrefix): Promise<Message[]> {
   const parsed = parseBatch(completeSchema(deps.limits.messageBytes), inputs, prefix);
@@ -35,34 +35,46 @@ export async function complete(deps: Deps, actor: Actor, inputs: unknown[], pref
     if (row.state !== "CLAIMED") throw new InvalidStateError(`the message is ${row.state}, not CLAIMED`);
     const token = p.claimToken ?? (row.claimKeyId === actor.keyId ? row.claimToken : null);
     if (!token || token !== row.claimToken) throw new NotClaimOwnerError();
+    if (!row.claimExpiresAt || row.claimExpiresAt.getTime() <= deps.clock()) throw new NotClaimOwnerError();
     return { row, token, response: p.response ?? null };
   });
 
   const now = deps.clock();
-  const byQueue = new Map<string, typeof claims>();
-  for (const c of claims) byQueue.set(c.row.queueId, [...(byQueue.get(c.row.queueId) ?? []), c]);
-  const outcomes = new Map<string, string>();
-  await Promise.all(
-    [...byQueue.values()].map(async (cs) => {
-      const keys = deps.scripts.keys.queue(cs[0]!.row.scopeId, cs[0]!.row.queueId);
-      const res = await deps.scripts.settle(keys, now, cs.map((c) => ({ id: c.row.id, token: c.token })));
-      cs.forEach((c, i) => outcomes.set(c.row.id, res[i]!));
-    }),
-  );
-  const settled = claims.filter((c) => outcomes.get(c.row.id) === "settled");
-  const lost = parsed.flatMap((p, i) => (outcomes.get(p.messageId) === "settled" ? [] : [i]));
-
   const completedAt = new Date(now);
-  if (settled.length) {
-    await deps.db.$executeRawUnsafe(
-      `UPDATE messages SET state = 'COMPLETED', completedAt = ?, claimExpiresAt = NULL,
-         response = CASE id ${settled.map(() => "WHEN ? THEN ?").join(" ")} END
-       WHERE id IN (${settled.map(() => "?").join(", ")}) AND state = 'CLAIMED'`,
-      completedAt,
-      ...settled.flatMap((c) => [c.row.id, c.response === null ? null : JSON.stringify(c.response)]),
-      ...settled.map((c) => c.row.id),
-    );
+  // MariaDB decides: each row must still hold this very claim, unexpired. Redis is
+  // settled afterwards, so a write that fails leaves the claim intact and completable.
+  const affected = await deps.db.$executeRawUnsafe(
+    `UPDATE messages SET state = 'COMPLETED', completedAt = ?, claimExpiresAt = NULL,
+       response = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END
+     WHERE id IN (${claims.map(() => "?").join(", ")}) AND state = 'CLAIMED' AND claimExpiresAt > ?
+       AND claimToken = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END`,
+    completedAt,
+    ...claims.flatMap((c) => [c.row.id, c.response === null ? null : JSON.stringify(c.response)]),
+    ...claims.map((c) => c.row.id),
+    completedAt,
+    ...claims.flatMap((c) => [c.row.id, c.token]),
+  );
+  let settled = claims;
+  if (affected !== claims.length) {
+    // Some claim lapsed (or was taken again) since the read above: find out which.
+    const rows = await deps.db.message.findMany({ where: { id: { in: ids } }, select: { id: true, state: true, completedAt: true } });
+    const ours = new Set(rows.filter((r) => r.state === "COMPLETED" && r.completedAt?.getTime() === completedAt.getTime()).map((r) => r.id));
+    settled = claims.filter((c) => ours.has(c.row.id));
   }
+  const lost = claims.flatMap((c, i) => (settled.includes(c) ? [] : [i]));
+
+  const byQueue = new Map<string, typeof claims>();
+  for (const c of settled) byQueue.set(c.row.queueId, [...(byQueue.get(c.row.queueId) ?? []), c]);
+  await Promise.all(
+    [...byQueue.values()].map((cs) =>
+      deps.scripts.settle(
+        deps.scripts.keys.queue(cs[0]!.row.scopeId, cs[0]!.row.queueId),
+        now,
+        cs.map((c) => ({ id: c.row.id, token: c.token })),
+      ),
+    ),
+  );
+
   const done: Message[] = settled.map((c) => ({
     ...c.row,
     state: "COMPLETED",
@@ -73,7 +85,7 @@ export async function complete(deps: Deps, actor: Actor, inputs: unknown[], pref
   await deps.bus.publish(actor.tenantId, done.map((m) => messageEvent(EventType.completed, m, completedAt)));
 
   if (lost.length) {
-    // The claim lapsed between our check and the settle; the others are completed.
+    // The claim lapsed between our check and the write; the others are completed.
     throw new NotClaimOwnerError(
       lost.map((i) => ({ field: `${itemField(prefix, i)}.claimToken`, message: "the claim lapsed before it was completed" })),
     );

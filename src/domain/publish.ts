@@ -58,8 +58,8 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
   const parsed = parseBatch(publishSchema(deps.limits.messageBytes), inputs, prefix);
 
   const queues = new Map<string, QueueInfo>();
-  for (const p of parsed) {
-    if (!queues.has(p.queueId)) queues.set(p.queueId, await acceptingQueue(deps, actor, p.queueId));
+  for (const [i, p] of parsed.entries()) {
+    if (!queues.has(p.queueId)) queues.set(p.queueId, await acceptingQueue(deps, actor, p.queueId, itemField(prefix, i)));
   }
 
   const now = deps.clock();
@@ -110,12 +110,14 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
   return results;
 }
 
-async function acceptingQueue(deps: Deps, actor: Actor, queueId: string): Promise<QueueInfo> {
+async function acceptingQueue(deps: Deps, actor: Actor, queueId: string, field: string): Promise<QueueInfo> {
   const q = await deps.queues.get(actor.tenantId, queueId);
   if (q.scopeState !== "ACTIVE") throw new ScopePausedError(q.scopeState);
   if (q.state !== "ACTIVE") throw new QueuePausedError(q.state);
   if (q.system) {
-    throw new ValidationError([{ field: "queueId", message: `${q.slug} is a system queue; only the service writes to it` }]);
+    throw new ValidationError([
+      { field: `${field}.queueId`, message: `${q.slug} is a system queue; only the service writes to it` },
+    ]);
   }
   return q;
 }

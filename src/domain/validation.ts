@@ -37,11 +37,34 @@ export const labels = z
     "label keys are 1-64 characters of letters, digits and _ . : / -",
   );
 
-export const date = z.date().refine((d) => !Number.isNaN(d.getTime()), "not a valid date");
+// MariaDB's DATETIME holds years 1000-9999; outside them a date would come back changed.
+const MIN_DATE_MS = Date.UTC(1000, 0, 1);
+const MAX_DATE_MS = Date.UTC(10000, 0, 1) - 1;
+export const date = z
+  .date()
+  .refine((d) => !Number.isNaN(d.getTime()), "not a valid date")
+  .refine((d) => d.getTime() >= MIN_DATE_MS && d.getTime() <= MAX_DATE_MS, "must be in the years 1000 to 9999");
 
-/** A JSON value whose text is at most `maxBytes`. */
+/** MariaDB's JSON columns refuse nesting past 32 levels; we stop well before, with a clear error. */
+export const MAX_JSON_DEPTH = 24;
+
+function jsonDepth(v: unknown, limit: number, depth = 0): number {
+  if (v === null || typeof v !== "object" || depth > limit) return depth;
+  let max = depth + 1;
+  for (const child of Array.isArray(v) ? v : Object.values(v)) {
+    max = Math.max(max, jsonDepth(child, limit, depth + 1));
+    if (max > limit) break;
+  }
+  return max;
+}
+
+/** A JSON value whose text is at most `maxBytes` and whose nesting is at most MAX_JSON_DEPTH. */
 export const jsonOfAtMost = (maxBytes: number) =>
   z.custom<unknown>((v) => v !== undefined, "is required").superRefine((v, ctx) => {
+    if (jsonDepth(v, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      ctx.addIssue({ code: "custom", message: `is nested deeper than ${MAX_JSON_DEPTH} levels` });
+      return;
+    }
     const size = Buffer.byteLength(JSON.stringify(v) ?? "", "utf8");
     if (size > maxBytes) ctx.addIssue({ code: "custom", message: `is ${size} bytes, the limit is ${maxBytes}` });
   });
