@@ -14,9 +14,14 @@ import type { Clock, Deps } from "./domain/deps.js";
 import { Services } from "./services.js";
 import { createGraphQL } from "./graphql/yoga.js";
 import { attachGraphQLWs } from "./graphql/ws.js";
+import type { Agent } from "./agents/agent.js";
+import { createAgents } from "./agents/all.js";
+import { startAgents, type SweepRecord } from "./agents/runner.js";
 
 export type App = {
   deps: Deps;
+  /** The system agents, in sweep order; tests call runOnce on them with a stepped clock. */
+  agents: Agent[];
   /** Listens on `port` (0 = any free one) and resolves to the bound port. */
   start(port?: number, host?: string): Promise<number>;
   /** Stops taking work, lets in-flight requests finish (up to the grace time), then closes everything. */
@@ -28,7 +33,7 @@ const READY_TIMEOUT_MS = 2000;
 export function buildApp(
   config: Config,
   log: Logger,
-  opts: { clock?: Clock; onQuery?: (sql: string) => void } = {},
+  opts: { clock?: Clock; onQuery?: (sql: string) => void; onSweep?: (r: SweepRecord) => void } = {},
 ): App {
   const db = createDb(config, { onQuery: opts.onQuery });
   const redis = createRedis(config);
@@ -41,9 +46,13 @@ export function buildApp(
     queues: new QueueDirectory(db),
     clock: opts.clock ?? Date.now,
     limits: { messageBytes: config.limits.messageBytes },
+    retry: config.retry,
+    random: Math.random,
   };
   for (const r of [redis, subscriber]) r.on("error", (err) => log.warn({ err: err.message }, "redis"));
   const verifier = new ApiKeyVerifier(db);
+  const agents = createAgents(deps, config, log);
+  let runner: ReturnType<typeof startAgents> | null = null;
   const yoga = createGraphQL({ config, services: new Services(deps), verifier, log });
 
   let inFlight = 0;
@@ -101,10 +110,14 @@ export function buildApp(
 
   return {
     deps,
+    agents,
     start: (port = config.port, host = config.host) =>
       new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+        server.listen(port, host, () => {
+          if (config.agents.enabled) runner = startAgents(agents, { ...deps, log, onSweep: opts.onSweep });
+          resolve((server.address() as AddressInfo).port);
+        });
       }),
     async stop() {
       if (stopping) return;
@@ -120,6 +133,7 @@ export function buildApp(
       }
       server.closeAllConnections();
       await closed;
+      await runner?.stop();
       await Promise.allSettled([redis.quit(), subscriber.quit(), db.$disconnect()]);
     },
   };

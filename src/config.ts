@@ -32,6 +32,18 @@ const EnvSchema = z.object({
   MAX_QUERY_DEPTH: int(12, 2, 100),
   MAX_QUERY_ALIASES: int(30, 1, 1000),
   MAX_QUERY_TOKENS: int(5000, 100, 100000),
+  /** First retry waits about this long after a fail; each further one twice as long. @default 1 s */
+  RETRY_BACKOFF_BASE_MS: int(1000, 0, 3_600_000),
+  /** Longest wait between retries. @default 5 min */
+  RETRY_BACKOFF_MAX_MS: int(300_000, 0, 86_400_000),
+  /** "off" for a process that should only serve requests; the system agents then run elsewhere. */
+  SCAIQUEUE_AGENTS: z.enum(["on", "off"]).default("on"),
+  /** Finished messages older than this become ARCHIVED. @default 7 days */
+  ARCHIVE_AFTER_S: int(7 * 24 * 3600, 1, 10 * 365 * 24 * 3600),
+  /** Whether archiving drops bodies and responses (they become {} / null). @default false */
+  ARCHIVE_DROP_BODIES: z.enum(["true", "false"]).default("false"),
+  /** A waiting LOW or BACKGROUND message in a PRIORITY queue rises one tier per this much waiting. @default 60 s */
+  PRIORITY_AGING_STEP_S: int(60, 1, 86_400),
   /** How long in-flight requests get to finish on SIGTERM before sockets are cut. */
   SHUTDOWN_GRACE_S: int(10 * SECOND, 0, 600),
 });
@@ -51,6 +63,8 @@ export type Config = {
     queryTokens: number;
   };
   shutdownGraceMs: number;
+  retry: { backoffBaseMs: number; backoffMaxMs: number };
+  agents: { enabled: boolean; archiveAfterMs: number; archiveDropBodies: boolean; agingStepMs: number };
 };
 
 export class ConfigError extends Error {
@@ -82,5 +96,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queryTokens: e.MAX_QUERY_TOKENS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
+    retry: { backoffBaseMs: e.RETRY_BACKOFF_BASE_MS, backoffMaxMs: e.RETRY_BACKOFF_MAX_MS },
+    agents: {
+      enabled: e.SCAIQUEUE_AGENTS === "on",
+      archiveAfterMs: e.ARCHIVE_AFTER_S * 1000,
+      archiveDropBodies: e.ARCHIVE_DROP_BODIES === "true",
+      agingStepMs: e.PRIORITY_AGING_STEP_S * 1000,
+    },
   };
 }

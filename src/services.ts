@@ -6,10 +6,11 @@ import { claim, isFreshClaim } from "./domain/claim.js";
 import { complete } from "./domain/complete.js";
 import { getMessage, listMessages, depthOf, queueDepth, type MessageFilter } from "./domain/messages.js";
 import { publish } from "./domain/publish.js";
-import { createQueue, getQueue, setQueueState } from "./domain/queues.js";
-import { createScope, getScope, listScopes, setScopeState } from "./domain/scopes.js";
+import { createQueue, getQueue, changeQueueState } from "./domain/queues.js";
+import { createScope, getScope, listScopes, changeScopeState } from "./domain/scopes.js";
+import type { LifecycleAction } from "./domain/lifecycle.js";
+import { extend, fail, release } from "./domain/fail-release-extend.js";
 import { completionsOf, eventsOf, type EventFilter } from "./domain/waiters.js";
-import type { LifecycleState } from "./generated/prisma/client.js";
 
 /**
  * The domain as the GraphQL layer sees it: one method per operation, with the database
@@ -21,11 +22,11 @@ export class Services {
   scopes = (a: Actor) => listScopes(this.deps.db, a);
   scope = (a: Actor, by: { id?: string | null; slug?: string | null }) => getScope(this.deps.db, a, by);
   createScope = (a: Actor, input: unknown) => createScope(this.deps, a, input);
-  setScopeState = (a: Actor, id: string, state: LifecycleState) => setScopeState(this.deps, a, id, state);
+  changeScopeState = (a: Actor, id: string, action: LifecycleAction) => changeScopeState(this.deps, a, id, action);
 
   queue = (a: Actor, id: string) => getQueue(this.deps.db, a, id);
   createQueue = (a: Actor, input: unknown) => createQueue(this.deps, a, input);
-  setQueueState = (a: Actor, id: string, state: LifecycleState) => setQueueState(this.deps, a, id, state);
+  changeQueueState = (a: Actor, id: string, action: LifecycleAction) => changeQueueState(this.deps, a, id, action);
   queueDepth = (a: Actor, queueId: string) => queueDepth(this.deps, a, queueId);
   depthOf = (q: Queue) => depthOf(this.deps, q.scopeId, q.id);
 
@@ -34,6 +35,9 @@ export class Services {
   publish = (a: Actor, inputs: unknown[], prefix: "input" | "inputs") => publish(this.deps, a, inputs, prefix);
   claim = (a: Actor, input: unknown) => claim(this.deps, a, input);
   complete = (a: Actor, inputs: unknown[], prefix: "input" | "inputs") => complete(this.deps, a, inputs, prefix);
+  fail = (a: Actor, input: unknown) => fail(this.deps, a, input);
+  release = (a: Actor, input: unknown) => release(this.deps, a, input);
+  extend = (a: Actor, input: unknown) => extend(this.deps, a, input);
   isFreshClaim = (m: Message) => isFreshClaim(m);
 
   completionsOf = (a: Actor, correlationId: string) => completionsOf(this.deps, a, correlationId);

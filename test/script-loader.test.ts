@@ -85,7 +85,9 @@ describe("loadScripts", () => {
 
   it("loads the real scripts under the names the wrapper calls, with no include left", () => {
     const scripts = loadScripts(REAL);
-    expect(scripts.map((s) => s.name).sort()).toEqual(["claim", "depth", "enqueue", "settle"]);
+    expect(scripts.map((s) => s.name).sort()).toEqual(
+      ["age", "claim", "depth", "enqueue", "extend", "promote", "releaseLease", "remove", "requeue", "settle"],
+    );
     for (const s of scripts) expect(s.lua).not.toContain("@include");
   });
 });

@@ -47,20 +47,21 @@ export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<M
   if (!got.length) return [];
 
   const claimedAt = new Date(now);
-  const expiresAt = new Date(now + visibilityMs);
+  const claimExpiresAt = new Date(now + visibilityMs);
   const ids = got.map((g) => g.id);
   const marks = ids.map(() => "?").join(", ");
   await deps.db.$executeRawUnsafe(
     `UPDATE messages SET state = 'CLAIMED', attempts = attempts + 1,
        claimToken = CASE id ${ids.map(() => "WHEN ? THEN ?").join(" ")} END,
        claimedBy = ?, claimKeyId = ?, claimedAt = ?, claimExpiresAt = ?
-     WHERE id IN (${marks}) AND state = 'PENDING'`,
+     WHERE id IN (${marks}) AND state = 'PENDING' AND (expiresAt IS NULL OR expiresAt > ?)`,
     ...got.flatMap((g) => [g.id, g.token]),
     data.consumerId ?? actor.keyId,
     actor.keyId,
     claimedAt,
-    expiresAt,
+    claimExpiresAt,
     ...ids,
+    claimedAt,
   );
   const rows = new Map((await deps.db.message.findMany({ where: { id: { in: ids } } })).map((m) => [m.id, m]));
   const claimed: Message[] = [];
@@ -68,7 +69,7 @@ export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<M
   for (const g of got) {
     const m = rows.get(g.id);
     if (m && m.state === "CLAIMED" && m.claimToken === g.token) claimed.push(m);
-    else stale.push(g); // the record says it is no longer pending (e.g. expired): drop the lock
+    else stale.push(g); // the record says it is not claimable (expired, or ended meanwhile): drop the lock
   }
   if (stale.length) await deps.scripts.settle(keys, now, stale);
   for (const m of claimed) freshClaims.add(m);

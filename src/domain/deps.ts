@@ -8,6 +8,9 @@ export type Clock = () => number;
 
 export type Limits = { messageBytes: number };
 
+/** How failed deliveries wait before the next try (see retry-policy.ts). */
+export type RetryPolicy = { backoffBaseMs: number; backoffMaxMs: number };
+
 /** What the domain functions work with; built once per process in src/services.ts. */
 export type Deps = {
   db: Db;
@@ -16,4 +19,7 @@ export type Deps = {
   queues: QueueDirectory;
   clock: Clock;
   limits: Limits;
+  retry: RetryPolicy;
+  /** [0, 1): jitter; tests may fix it */
+  random: () => number;
 };

@@ -7,7 +7,8 @@ import type { Actor } from "./actor.js";
 import { bodyHash } from "./canonical-json.js";
 import type { Deps } from "./deps.js";
 import { EventType, messageEvent } from "./message-events.js";
-import { orderScore } from "./ordering.js";
+import { enqueueMessages } from "./pending.js";
+import { insertRows, newMessage } from "./message-rows.js";
 import type { QueueInfo } from "./queue-directory.js";
 import {
   date,
@@ -66,12 +67,14 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
   const createdAt = new Date(now);
   const rows: Message[] = parsed.map((p) => {
     const q = queues.get(p.queueId)!;
-    return {
+    const expiries = [p.deadline?.getTime(), p.ttlSeconds ? now + p.ttlSeconds * 1000 : undefined].filter(
+      (t): t is number => t !== undefined,
+    );
+    return newMessage({
       id: uuidv7(now),
       tenantId: actor.tenantId,
       scopeId: q.scopeId,
       queueId: q.id,
-      state: "PENDING",
       messageType: p.messageType ?? null,
       body: p.body as Message["body"],
       bodyHash: bodyHash(p.body),
@@ -86,18 +89,11 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
       deadline: p.deadline ?? null,
       ttlSeconds: p.ttlSeconds ?? null,
       delayUntil: p.delayUntil ?? null,
-      attempts: 0,
-      claimToken: null,
-      claimedBy: null,
-      claimKeyId: null,
-      claimExpiresAt: null,
-      failureReason: null,
-      response: null,
+      visibleAt: p.delayUntil && p.delayUntil.getTime() > now ? p.delayUntil : null,
+      expiresAt: expiries.length ? new Date(Math.min(...expiries)) : null,
       hitlSpec: (p.hitlSpec ?? null) as Message["hitlSpec"],
       createdAt,
-      claimedAt: null,
-      completedAt: null,
-    };
+    });
   });
 
   const results = rows.some((r) => r.idempotencyKey)
@@ -105,7 +101,7 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
     : (await insertRows(deps.db, rows), rows.map((message) => ({ message, duplicate: false })));
 
   const fresh = results.filter((r) => !r.duplicate).map((r) => r.message);
-  await enqueue(deps, queues, fresh, now);
+  await enqueueMessages(deps, fresh);
   await deps.bus.publish(actor.tenantId, fresh.map((m) => messageEvent(EventType.published, m, createdAt)));
   return results;
 }
@@ -120,50 +116,6 @@ async function acceptingQueue(deps: Deps, actor: Actor, queueId: string, field: 
     ]);
   }
   return q;
-}
-
-async function enqueue(deps: Deps, queues: Map<string, QueueInfo>, messages: Message[], now: number): Promise<void> {
-  const byQueue = new Map<string, Message[]>();
-  for (const m of messages) byQueue.set(m.queueId, [...(byQueue.get(m.queueId) ?? []), m]);
-  await Promise.all(
-    [...byQueue].map(([queueId, ms]) => {
-      const q = queues.get(queueId)!;
-      return deps.scripts.enqueue(
-        deps.scripts.keys.queue(q.scopeId, q.id),
-        ms.map((m) => ({
-          id: m.id,
-          score: orderScore(q.ordering, m),
-          visibleAt: m.delayUntil && m.delayUntil.getTime() > now ? m.delayUntil.getTime() : 0,
-        })),
-      );
-    }),
-  );
-}
-
-const COLUMNS = [
-  "id", "tenantId", "scopeId", "queueId", "state", "messageType", "body", "bodyHash", "contentType", "labels",
-  "priorityTier", "priorityScore", "correlationId", "causationId", "parentId", "idempotencyKey", "deadline",
-  "ttlSeconds", "delayUntil", "hitlSpec", "createdAt",
-] as const;
-const JSON_COLUMNS = new Set(["body", "labels", "hitlSpec"]);
-const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => "?").join(", ")})`;
-
-/**
- * One multi-row INSERT. A row whose (queueId, idempotencyKey) exists is skipped by the
- * unique index rather than read first, so concurrent duplicates cannot both get in.
- */
-async function insertRows(db: Db, rows: Message[]): Promise<void> {
-  const params = rows.flatMap((r) =>
-    COLUMNS.map((c) => {
-      const v = r[c];
-      return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
-    }),
-  );
-  await db.$executeRawUnsafe(
-    `INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES ${rows.map(() => ROW_PLACEHOLDERS).join(", ")}
-     ON DUPLICATE KEY UPDATE id = id`,
-    ...params,
-  );
 }
 
 async function insertIdempotent(tx: Db, rows: Message[], prefix: BatchPrefix): Promise<PublishResult[]> {

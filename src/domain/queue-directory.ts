@@ -14,6 +14,7 @@ const TTL_MS = 1000;
 /** Cached, tenant-checked lookups of the queues the hot path touches. */
 export class QueueDirectory {
   private readonly cache = new Map<string, { until: number; info: Promise<QueueInfo | null> }>();
+  private readonly systemIds = new Map<string, string>();
 
   constructor(private readonly db: Db) {}
 
@@ -21,6 +22,18 @@ export class QueueDirectory {
     const info = isUuid(queueId) ? await this.lookup(queueId, now) : null;
     if (!info || info.tenantId !== tenantId) throw new QueueNotFoundError();
     return info;
+  }
+
+  /** A system queue of a scope (e.g. _dead_letter); they are never renamed, so cached for good. */
+  async systemQueue(scopeId: string, slug: string): Promise<QueueInfo> {
+    const key = `${scopeId}/${slug}`;
+    let id = this.systemIds.get(key);
+    if (!id) {
+      const q = await this.db.queue.findUnique({ where: { scopeId_slug: { scopeId, slug } }, select: { id: true } });
+      if (!q) throw new Error(`scope ${scopeId} has no system queue ${slug}`);
+      this.systemIds.set(key, (id = q.id));
+    }
+    return (await this.lookup(id, Date.now()))!;
   }
 
   /** Drops cached copies after a change made by this process. */

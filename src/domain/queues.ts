@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Db } from "../db/client.js";
-import type { LifecycleState, Queue } from "../generated/prisma/client.js";
+import type { Queue } from "../generated/prisma/client.js";
+import { nextState, type LifecycleAction } from "./lifecycle.js";
 import { uuidv7, isUuid } from "../ids.js";
 import { QueueNotFoundError, SlugConflictError } from "../errors.js";
 import type { Actor } from "./actor.js";
@@ -53,14 +54,15 @@ export async function getQueue(db: Db, actor: Actor, id: string): Promise<Queue 
   return db.queue.findFirst({ where: { id, tenantId: actor.tenantId } });
 }
 
-export async function setQueueState(
+export async function changeQueueState(
   deps: Pick<Deps, "db" | "queues">,
   actor: Actor,
   id: string,
-  state: LifecycleState,
+  action: LifecycleAction,
 ): Promise<Queue> {
-  if (!(await getQueue(deps.db, actor, id))) throw new QueueNotFoundError();
-  const queue = await deps.db.queue.update({ where: { id }, data: { state } });
+  const current = await getQueue(deps.db, actor, id);
+  if (!current) throw new QueueNotFoundError();
+  const queue = await deps.db.queue.update({ where: { id }, data: { state: nextState(current.state, action) } });
   deps.queues.forget(id);
   return queue;
 }

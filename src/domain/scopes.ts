@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Db } from "../db/client.js";
-import type { LifecycleState, Scope } from "../generated/prisma/client.js";
+import type { Scope } from "../generated/prisma/client.js";
+import { nextState, type LifecycleAction } from "./lifecycle.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { uuidv7, isUuid } from "../ids.js";
 import { ScopeNotFoundError, SlugConflictError, ValidationError } from "../errors.js";
@@ -74,14 +75,14 @@ export function listScopes(db: Db, actor: Actor): Promise<Scope[]> {
   return db.scope.findMany({ where: { tenantId: actor.tenantId }, orderBy: { id: "asc" } });
 }
 
-export async function setScopeState(
+export async function changeScopeState(
   deps: Pick<Deps, "db" | "queues">,
   actor: Actor,
   id: string,
-  state: LifecycleState,
+  action: LifecycleAction,
 ): Promise<Scope> {
-  await requireScope(deps.db, actor, id);
-  const scope = await deps.db.scope.update({ where: { id }, data: { state } });
+  const current = await requireScope(deps.db, actor, id);
+  const scope = await deps.db.scope.update({ where: { id }, data: { state: nextState(current.state, action) } });
   deps.queues.forgetScope(id);
   return scope;
 }

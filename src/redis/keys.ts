@@ -34,6 +34,10 @@ export function createKeys(prefix: string) {
     events(tenantId: string): string {
       return `${prefix}:events:${tenantId}`;
     },
+    /** Lease that lets one process at a time run an agent's sweep. */
+    agentLease(agent: string): string {
+      return `${prefix}:agent:${agent}:lease`;
+    },
     /** Pattern matching every key this deployment owns (tests clean up with it). */
     all: `${prefix}:*`,
   };

@@ -18,6 +18,19 @@ declare module "ioredis" {
     ): Result<string[], Context>;
     settle(claims: string, locks: string, ...args: (string | number)[]): Result<number[], Context>;
     depth(pending: string, delayed: string, claims: string): Result<[number, number, number], Context>;
+    requeue(
+      pending: string,
+      delayed: string,
+      scores: string,
+      claims: string,
+      locks: string,
+      ...args: (string | number)[]
+    ): Result<number, Context>;
+    remove(pending: string, delayed: string, scores: string, claims: string, locks: string, ...ids: string[]): Result<number, Context>;
+    extend(claims: string, locks: string, id: string, token: string, expiresAt: number): Result<number, Context>;
+    promote(pending: string, delayed: string, scores: string, now: number, limit: number): Result<number, Context>;
+    age(pending: string, now: number, stepMs: number, limit: number): Result<number, Context>;
+    releaseLease(lease: string, holder: string): Result<number, Context>;
   }
 }
 
@@ -65,6 +78,38 @@ export class QueueScripts {
   async settle(q: QueueKeys, now: number, claims: { id: string; token: string }[]): Promise<SettleOutcome[]> {
     const codes = await this.redis.settle(q.claims, q.locks, now, ...claims.flatMap((c) => [c.id, c.token]));
     return codes.map(settleOutcome);
+  }
+
+  /** Ends claims in Redis and makes the ids claimable again (at visibleAt). */
+  async requeue(q: QueueKeys, now: number, items: EnqueueItem[]): Promise<number> {
+    const args = items.flatMap((i) => [i.id, i.score, i.visibleAt]);
+    return this.redis.requeue(q.pending, q.delayed, q.scores, q.claims, q.locks, now, ...args);
+  }
+
+  /** Takes ids out of every Redis structure of the queue. */
+  async remove(q: QueueKeys, ids: string[]): Promise<number> {
+    return ids.length ? this.redis.remove(q.pending, q.delayed, q.scores, q.claims, q.locks, ...ids) : 0;
+  }
+
+  async extend(q: QueueKeys, id: string, token: string, expiresAt: number): Promise<boolean> {
+    return (await this.redis.extend(q.claims, q.locks, id, token, expiresAt)) === 1;
+  }
+
+  async promote(q: QueueKeys, now: number, limit: number): Promise<number> {
+    return this.redis.promote(q.pending, q.delayed, q.scores, now, limit);
+  }
+
+  /** Priority aging of a PRIORITY queue; `sinceEpochMs` is now in the ordering epoch. */
+  async age(q: QueueKeys, sinceEpochMs: number, stepMs: number, limit: number): Promise<number> {
+    return this.redis.age(q.pending, sinceEpochMs, stepMs, limit);
+  }
+
+  async takeLease(lease: string, holder: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(lease, holder, "PX", ms, "NX")) === "OK";
+  }
+
+  async releaseLease(lease: string, holder: string): Promise<void> {
+    await this.redis.releaseLease(lease, holder);
   }
 
   async depth(q: QueueKeys): Promise<Depth> {

@@ -110,6 +110,31 @@ const CompleteInput = builder.inputType("CompleteInput", {
   }),
 });
 
+const FailInput = builder.inputType("FailInput", {
+  fields: (t) => ({
+    messageId: t.id({ required: true }),
+    claimToken: t.string(),
+    reason: t.string({ required: true }),
+    retryable: t.boolean({ defaultValue: true }),
+  }),
+});
+
+const ReleaseInput = builder.inputType("ReleaseInput", {
+  fields: (t) => ({
+    messageId: t.id({ required: true }),
+    claimToken: t.string(),
+    delayS: t.int({ defaultValue: 0 }),
+  }),
+});
+
+const ExtendInput = builder.inputType("ExtendInput", {
+  fields: (t) => ({
+    messageId: t.id({ required: true }),
+    claimToken: t.string(),
+    extendByS: t.int({ required: true }),
+  }),
+});
+
 // IDs arrive as string | number from Pothos; the domain takes strings.
 const withIds = <T extends Record<string, unknown>>(o: T, keys: (keyof T)[]): T => {
   const out = { ...o };
@@ -169,6 +194,27 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CompleteInput, required: true }) },
     resolve: async (_r, a, ctx) =>
       (await ctx.services.complete(actorOf(ctx), [withIds(a.input, ["messageId"])], "input"))[0]!,
+  }),
+  fail: t.field({
+    type: MessageRef,
+    authScopes: { canConsume: true },
+    description: "Pending again after a backoff while attempts < maxRetries; else DEAD_LETTERED (copied to _dead_letter).",
+    args: { input: t.arg({ type: FailInput, required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.fail(actorOf(ctx), withIds(a.input, ["messageId"])),
+  }),
+  release: t.field({
+    type: MessageRef,
+    authScopes: { canConsume: true },
+    description: "Hands the message back, pending after delayS, without counting the try.",
+    args: { input: t.arg({ type: ReleaseInput, required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.release(actorOf(ctx), withIds(a.input, ["messageId"])),
+  }),
+  extend: t.field({
+    type: MessageRef,
+    authScopes: { canConsume: true },
+    description: "The live claim now lapses extendByS seconds from now.",
+    args: { input: t.arg({ type: ExtendInput, required: true }) },
+    resolve: (_r, a, ctx) => ctx.services.extend(actorOf(ctx), withIds(a.input, ["messageId"])),
   }),
   completeBatch: t.field({
     type: [MessageRef],

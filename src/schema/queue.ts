@@ -3,6 +3,7 @@ import { actorOf } from "../graphql/context.js";
 import { builder } from "./builder.js";
 import { ConsumerMode, LifecycleState, Ordering, OverflowPolicy } from "./enums.js";
 import { ScopeRef } from "./scope.js";
+import { lifecycleMutations } from "./lifecycle.js";
 
 export const QueueRef = builder.objectRef<QueueRow>("Queue");
 
@@ -73,16 +74,5 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateQueueInput, required: true }) },
     resolve: (_r, a, ctx) => ctx.services.createQueue(actorOf(ctx), { ...a.input, scopeId: String(a.input.scopeId) }),
   }),
-  pauseQueue: t.field({
-    type: QueueRef,
-    authScopes: { canManage: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.setQueueState(actorOf(ctx), String(a.id), "PAUSED"),
-  }),
-  resumeQueue: t.field({
-    type: QueueRef,
-    authScopes: { canManage: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.setQueueState(actorOf(ctx), String(a.id), "ACTIVE"),
-  }),
+  ...lifecycleMutations(t, "Queue", QueueRef, (ctx, id, action) => ctx.services.changeQueueState(actorOf(ctx), id, action)),
 }));

@@ -3,6 +3,7 @@ import { actorOf } from "../graphql/context.js";
 import { builder } from "./builder.js";
 import { LifecycleState } from "./enums.js";
 import { QueueRef } from "./queue.js";
+import { lifecycleMutations } from "./lifecycle.js";
 
 export const ScopeRef = builder.objectRef<ScopeRow>("Scope");
 
@@ -52,16 +53,5 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateScopeInput, required: true }) },
     resolve: (_r, a, ctx) => ctx.services.createScope(actorOf(ctx), a.input),
   }),
-  pauseScope: t.field({
-    type: ScopeRef,
-    authScopes: { canManage: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.setScopeState(actorOf(ctx), String(a.id), "PAUSED"),
-  }),
-  resumeScope: t.field({
-    type: ScopeRef,
-    authScopes: { canManage: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.setScopeState(actorOf(ctx), String(a.id), "ACTIVE"),
-  }),
+  ...lifecycleMutations(t, "Scope", ScopeRef, (ctx, id, action) => ctx.services.changeScopeState(actorOf(ctx), id, action)),
 }));

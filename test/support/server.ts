@@ -7,6 +7,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { prepareDatabase } from "../../src/prepare.js";
 import { buildApp, type App } from "../../src/app.js";
+import type { SweepRecord } from "../../src/agents/runner.js";
 import { createDb } from "../../src/db/client.js";
 import { createApiKey } from "../../src/domain/api-keys.js";
 import { PERMISSIONS, type Permission } from "../../src/domain/actor.js";
@@ -24,6 +25,8 @@ export type TestServer = {
   wsUrl: string;
   config: Config;
   app: App;
+  /** runs the named agent's sweep once at `now` and returns how many messages it acted on */
+  sweep(agent: string, now: number): Promise<number>;
   /** secret of a key of tenant "default" holding all four permissions */
   adminKey: string;
   /** POSTs one operation over real HTTP. */
@@ -45,9 +48,21 @@ export const uniq = (n = 6) => randomBytes(n).toString("hex");
  * Starts the real service on port 0 with its own database (created, migrated by our
  * runner, dropped at stop) and its own Redis key prefix (deleted at stop).
  */
+/** A clock tests step by hand; agents and the API read it instead of the wall clock. */
+export type SteppedClock = { now: () => number; advance(ms: number): number; set(ms: number): number };
+
+export function steppedClock(start = Date.now()): SteppedClock {
+  let t = start;
+  return { now: () => t, advance: (ms) => (t += ms), set: (ms) => (t = ms) };
+}
+
+/**
+ * @param env overrides of the service's environment; the system agents are off unless
+ *   a test asks for SCAIQUEUE_AGENTS: "on" (tests drive app.agents with runOnce instead)
+ */
 export async function startTestServer(
   env: Record<string, string> = {},
-  opts: { onQuery?: (sql: string) => void } = {},
+  opts: { onQuery?: (sql: string) => void; clock?: SteppedClock; onSweep?: (r: SweepRecord) => void } = {},
 ): Promise<TestServer> {
   const dbName = `sq_test_${uniq()}`;
   const url = new URL(BASE_URL);
@@ -61,11 +76,12 @@ export async function startTestServer(
     REDIS_KEY_PREFIX: `sqt${uniq(4)}`,
     SCAIQUEUE_BOOTSTRAP_API_KEY: adminKey,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    SCAIQUEUE_AGENTS: "off",
     ...env,
   });
   const log = createLogger(config);
   await prepareDatabase(config, log);
-  const app = buildApp(config, log, { onQuery: opts.onQuery });
+  const app = buildApp(config, log, { onQuery: opts.onQuery, clock: opts.clock?.now, onSweep: opts.onSweep });
   const port = await app.start(0, "127.0.0.1");
   const keyDb = createDb({ database: { ...config.database, poolSize: 1 } });
   const base = `http://127.0.0.1:${port}`;
@@ -77,6 +93,11 @@ export async function startTestServer(
     config,
     app,
     adminKey,
+    sweep(agent, now) {
+      const a = app.agents.find((x) => x.name === agent);
+      if (!a) throw new Error(`no agent ${agent}; there are ${app.agents.map((x) => x.name).join(", ")}`);
+      return a.runOnce({ now });
+    },
     async gql(query, variables, key = adminKey) {
       const res = await fetch(`${base}/graphql`, {
         method: "POST",

@@ -1,0 +1,50 @@
+import type { Message } from "../generated/prisma/client.js";
+import type { Deps } from "../domain/deps.js";
+import { byQueue } from "../domain/claims.js";
+import { EventType } from "../domain/message-events.js";
+import { publishEvents } from "../domain/requeue.js";
+import { SWEEP_BATCH, type Agent } from "./agent.js";
+
+/**
+ * Messages whose ttlSeconds or deadline passed before completion become EXPIRED, pending
+ * or claimed (a late complete then answers INVALID_STATE). Claim also refuses expired
+ * rows, so none is handed out in the second before this sweep sees it.
+ */
+export function expiryEnforcer(deps: Deps): Agent {
+  return {
+    name: "expiry_enforcer",
+    intervalMs: 1000,
+    async runOnce({ now }) {
+      const at = new Date(now);
+      const rows = await deps.db.message.findMany({
+        where: { state: { in: ["PENDING", "CLAIMED"] }, expiresAt: { lte: at } },
+        take: SWEEP_BATCH,
+      });
+      if (!rows.length) return 0;
+      const affected = await deps.db.$executeRawUnsafe(
+        `UPDATE messages SET state = 'EXPIRED', finishedAt = ?, claimExpiresAt = NULL
+         WHERE id IN (${rows.map(() => "?").join(", ")}) AND state IN ('PENDING', 'CLAIMED') AND expiresAt <= ?`,
+        at,
+        ...rows.map((r) => r.id),
+        at,
+      );
+      let expired = rows;
+      if (affected !== rows.length) {
+        const current = await deps.db.message.findMany({
+          where: { id: { in: rows.map((r) => r.id) } },
+          select: { id: true, state: true, finishedAt: true },
+        });
+        const ours = new Set(current.filter((r) => r.state === "EXPIRED" && r.finishedAt?.getTime() === at.getTime()).map((r) => r.id));
+        expired = rows.filter((r) => ours.has(r.id));
+      }
+      const ended: Message[] = expired.map((r) => ({ ...r, state: "EXPIRED", finishedAt: at, claimExpiresAt: null }));
+      await Promise.all(
+        byQueue(ended.map((row) => ({ row }))).map((g) =>
+          deps.scripts.remove(deps.scripts.keys.queue(g[0]!.row.scopeId, g[0]!.row.queueId), g.map((x) => x.row.id)),
+        ),
+      );
+      await publishEvents(deps, ended, EventType.expired, at);
+      return ended.length;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../logger.js";
+import type { Clock } from "../domain/deps.js";
+import type { QueueScripts } from "../redis/scripts.js";
+import type { Agent } from "./agent.js";
+
+/** Longer than any sweep; a process that dies mid-sweep frees its lease after this. */
+const LEASE_MS = 30_000;
+
+export type SweepRecord = { agent: string; holder: string; startedAt: number; endedAt: number; acted: number };
+
+/**
+ * Runs each agent every interval in whichever process takes its Redis lease
+ * (SET NX PX), so one process sweeps at a time and a dead process's share is taken
+ * over when its lease lapses. Correctness does not depend on the lease: every sweep's
+ * writes are conditional, so an overlap would only waste work.
+ */
+export function startAgents(
+  agents: Agent[],
+  deps: { scripts: QueueScripts; clock: Clock; log: Logger; onSweep?: (r: SweepRecord) => void },
+): { holder: string; stop(): Promise<void> } {
+  const holder = randomUUID();
+  const timers = new Set<NodeJS.Timeout>();
+  const running = new Set<Promise<void>>();
+  let stopped = false;
+
+  const sweep = async (agent: Agent) => {
+    const lease = deps.scripts.keys.agentLease(agent.name);
+    if (!(await deps.scripts.takeLease(lease, holder, LEASE_MS))) return;
+    const startedAt = Date.now();
+    try {
+      const acted = await agent.runOnce({ now: deps.clock() });
+      const record = { agent: agent.name, holder, startedAt, endedAt: Date.now(), acted };
+      deps.onSweep?.(record);
+      if (acted) deps.log.info(record, "agent sweep");
+    } finally {
+      await deps.scripts.releaseLease(lease, holder);
+    }
+  };
+
+  const schedule = (agent: Agent) => {
+    if (stopped) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      const run = sweep(agent)
+        .catch((err) => deps.log.error({ err, agent: agent.name }, "agent sweep failed"))
+        .finally(() => {
+          running.delete(run);
+          schedule(agent);
+        });
+      running.add(run);
+    }, agent.intervalMs);
+    timers.add(timer);
+  };
+  for (const agent of agents) schedule(agent);
+
+  return {
+    holder,
+    async stop() {
+      stopped = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      await Promise.allSettled([...running]);
+    },
+  };
+}

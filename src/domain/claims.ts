@@ -1,0 +1,59 @@
+import type { Message } from "../generated/prisma/client.js";
+import { InvalidStateError, MessageNotFoundError, NotClaimOwnerError, ValidationError } from "../errors.js";
+import type { Actor } from "./actor.js";
+import type { Deps } from "./deps.js";
+import type { BatchPrefix } from "./validation.js";
+
+/** A claim the caller proved it holds: the row as read, and the live token. */
+export type HeldClaim = { row: Message; token: string };
+
+/**
+ * Loads the messages and checks each is CLAIMED by a live claim that is the caller's:
+ * the given token, or, without one, a claim taken by the same API key. Any failure
+ * refuses the whole call, before anything is written.
+ */
+export async function loadHeldClaims(
+  deps: Pick<Deps, "db" | "clock">,
+  actor: Actor,
+  items: { messageId: string; claimToken?: string | null }[],
+  prefix: BatchPrefix,
+): Promise<HeldClaim[]> {
+  const ids = items.map((i) => i.messageId);
+  if (new Set(ids).size !== ids.length) {
+    throw new ValidationError([{ field: prefix, message: "names the same message twice" }]);
+  }
+  const rows = new Map(
+    (await deps.db.message.findMany({ where: { id: { in: ids }, tenantId: actor.tenantId } })).map((m) => [m.id, m]),
+  );
+  const now = deps.clock();
+  return items.map((item) => {
+    const row = rows.get(item.messageId);
+    if (!row) throw new MessageNotFoundError();
+    if (row.state !== "CLAIMED") throw new InvalidStateError(`the message is ${row.state}, not CLAIMED`);
+    const token = item.claimToken ?? (row.claimKeyId === actor.keyId ? row.claimToken : null);
+    if (!token || token !== row.claimToken) throw new NotClaimOwnerError();
+    if (!row.claimExpiresAt || row.claimExpiresAt.getTime() <= now) throw new NotClaimOwnerError();
+    return { row, token };
+  });
+}
+
+/**
+ * The WHERE clause that makes a write to claimed rows conditional on each claim still
+ * being the one named (its token), and either still live or already lapsed. MariaDB is
+ * the arbiter: a claim that lapsed or was taken again is simply not matched.
+ */
+export function claimCondition(claims: HeldClaim[], when: "live" | "lapsed", now: Date): { sql: string; params: unknown[] } {
+  return {
+    sql: `id IN (${claims.map(() => "?").join(", ")}) AND state = 'CLAIMED'
+      AND claimExpiresAt ${when === "live" ? ">" : "<="} ?
+      AND claimToken = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END`,
+    params: [...claims.map((c) => c.row.id), now, ...claims.flatMap((c) => [c.row.id, c.token])],
+  };
+}
+
+/** Groups items by queue, for the per-queue Redis scripts. */
+export function byQueue<T extends { row: Pick<Message, "queueId"> }>(items: T[]): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const i of items) groups.set(i.row.queueId, [...(groups.get(i.row.queueId) ?? []), i]);
+  return [...groups.values()];
+}

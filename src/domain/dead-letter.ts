@@ -1,0 +1,88 @@
+import type { Db } from "../db/client.js";
+import type { Message } from "../generated/prisma/client.js";
+import { uuidv7 } from "../ids.js";
+import type { Deps } from "./deps.js";
+import { byQueue, claimCondition, type HeldClaim } from "./claims.js";
+import { EventType } from "./message-events.js";
+import { insertRows, newMessage } from "./message-rows.js";
+import { enqueueMessages } from "./pending.js";
+import { publishEvents, stillOurs } from "./requeue.js";
+
+export const DEAD_LETTER_QUEUE = "_dead_letter";
+
+/**
+ * Ends claims as DEAD_LETTERED and publishes a copy of each message into its scope's
+ * _dead_letter queue (same correlation id, causationId and parentId = the original,
+ * failureReason = why). The original's change and the copy are one transaction, so a
+ * dead-lettered message is never in both places or in neither.
+ */
+export async function deadLetterClaims(
+  deps: Deps,
+  claims: HeldClaim[],
+  opts: { now: number; when: "live" | "lapsed"; reason: (c: HeldClaim) => string },
+): Promise<Message[]> {
+  if (!claims.length) return [];
+  const at = new Date(opts.now);
+  const deadLetterQueues = new Map<string, string>();
+  for (const c of claims) {
+    if (!deadLetterQueues.has(c.row.scopeId)) {
+      deadLetterQueues.set(c.row.scopeId, (await deps.queues.systemQueue(c.row.scopeId, DEAD_LETTER_QUEUE)).id);
+    }
+  }
+
+  const { ended, copies } = await deps.db.$transaction(async (txClient) => {
+    const tx = txClient as unknown as Db;
+    const where = claimCondition(claims, opts.when, at);
+    const affected = await tx.$executeRawUnsafe(
+      `UPDATE messages SET state = 'DEAD_LETTERED', finishedAt = ?, claimExpiresAt = NULL,
+         failureReason = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END
+       WHERE ${where.sql}`,
+      at,
+      ...claims.flatMap((c) => [c.row.id, opts.reason(c)]),
+      ...where.params,
+    );
+    const ended = affected === claims.length ? claims : await stillOurs({ db: tx }, claims, "DEAD_LETTERED");
+    const copies = ended.map((c) =>
+      newMessage({
+        id: uuidv7(opts.now),
+        tenantId: c.row.tenantId,
+        scopeId: c.row.scopeId,
+        queueId: deadLetterQueues.get(c.row.scopeId)!,
+        body: c.row.body,
+        bodyHash: c.row.bodyHash,
+        contentType: c.row.contentType,
+        labels: c.row.labels,
+        messageType: c.row.messageType,
+        priorityTier: c.row.priorityTier,
+        priorityScore: c.row.priorityScore,
+        correlationId: c.row.correlationId,
+        causationId: c.row.id,
+        parentId: c.row.id,
+        failureReason: opts.reason(c),
+        createdAt: at,
+      }),
+    );
+    if (copies.length) await insertRows(tx, copies);
+    return { ended, copies };
+  });
+
+  await Promise.all(
+    byQueue(ended).map((cs) =>
+      deps.scripts.remove(
+        deps.scripts.keys.queue(cs[0]!.row.scopeId, cs[0]!.row.queueId),
+        cs.map((c) => c.row.id),
+      ),
+    ),
+  );
+  await enqueueMessages(deps, copies);
+  const dead: Message[] = ended.map((c) => ({
+    ...c.row,
+    state: "DEAD_LETTERED",
+    finishedAt: at,
+    claimExpiresAt: null,
+    failureReason: opts.reason(c),
+  }));
+  await publishEvents(deps, dead, EventType.deadLettered, at);
+  await publishEvents(deps, copies, EventType.published, at);
+  return dead;
+}

@@ -1,0 +1,78 @@
+import { z } from "zod";
+import type { Message } from "../generated/prisma/client.js";
+import { NotClaimOwnerError } from "../errors.js";
+import type { Actor } from "./actor.js";
+import type { Deps } from "./deps.js";
+import { claimCondition, loadHeldClaims } from "./claims.js";
+import { deadLetterClaims } from "./dead-letter.js";
+import { EventType } from "./message-events.js";
+import { requeueClaims } from "./requeue.js";
+import { backoffMs } from "./retry-policy.js";
+import { intIn, MAX_VISIBILITY_TIMEOUT_S, parseInput } from "./validation.js";
+
+const claimRef = { messageId: z.string(), claimToken: z.string().max(64, "at most 64 characters").nullish() };
+const FailInput = z.object({
+  ...claimRef,
+  reason: z.string().min(1, "must not be empty").max(4000, "at most 4000 characters"),
+  retryable: z.boolean().nullish(),
+});
+const ReleaseInput = z.object({ ...claimRef, delayS: intIn(0, MAX_VISIBILITY_TIMEOUT_S).nullish() });
+const ExtendInput = z.object({ ...claimRef, extendByS: intIn(1, MAX_VISIBILITY_TIMEOUT_S) });
+
+/**
+ * fail: with retries left (attempts < maxRetries) and retryable, the message is pending
+ * again after an exponential backoff; otherwise it is dead-lettered with the reason.
+ */
+export async function fail(deps: Deps, actor: Actor, input: unknown): Promise<Message> {
+  const p = parseInput(FailInput, input, "input");
+  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
+  const q = await deps.queues.get(actor.tenantId, claim!.row.queueId);
+  const now = deps.clock();
+  const [m] =
+    (p.retryable ?? true) && claim!.row.attempts < q.maxRetries
+      ? await requeueClaims(deps, [claim!], {
+          now,
+          when: "live",
+          visibleAt: (c) => now + backoffMs(c.row.attempts, deps.retry, deps.random),
+          attemptsDelta: 0,
+          failureReason: p.reason,
+          event: EventType.failed,
+        })
+      : await deadLetterClaims(deps, [claim!], { now, when: "live", reason: () => p.reason });
+  if (!m) throw new NotClaimOwnerError();
+  return m;
+}
+
+/** release: hands the message back, pending after delayS, without counting the try. */
+export async function release(deps: Deps, actor: Actor, input: unknown): Promise<Message> {
+  const p = parseInput(ReleaseInput, input, "input");
+  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
+  const now = deps.clock();
+  const [m] = await requeueClaims(deps, [claim!], {
+    now,
+    when: "live",
+    visibleAt: () => now + (p.delayS ?? 0) * 1000,
+    attemptsDelta: -1,
+    event: EventType.released,
+  });
+  if (!m) throw new NotClaimOwnerError();
+  return m;
+}
+
+/** extend: the live claim now lapses extendByS seconds from now. */
+export async function extend(deps: Deps, actor: Actor, input: unknown): Promise<Message> {
+  const p = parseInput(ExtendInput, input, "input");
+  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
+  const now = deps.clock();
+  const expiresAt = new Date(now + p.extendByS * 1000);
+  const where = claimCondition([claim!], "live", new Date(now));
+  const affected = await deps.db.$executeRawUnsafe(
+    `UPDATE messages SET claimExpiresAt = ? WHERE ${where.sql}`,
+    expiresAt,
+    ...where.params,
+  );
+  if (affected !== 1) throw new NotClaimOwnerError();
+  const keys = deps.scripts.keys.queue(claim!.row.scopeId, claim!.row.queueId);
+  await deps.scripts.extend(keys, claim!.row.id, claim!.token, expiresAt.getTime());
+  return { ...claim!.row, claimExpiresAt: expiresAt };
+}

@@ -1,0 +1,64 @@
+import type { Db } from "../db/client.js";
+import type { Message } from "../generated/prisma/client.js";
+
+const COLUMNS = [
+  "id", "tenantId", "scopeId", "queueId", "state", "messageType", "body", "bodyHash", "contentType", "labels",
+  "priorityTier", "priorityScore", "correlationId", "causationId", "parentId", "idempotencyKey", "deadline",
+  "ttlSeconds", "delayUntil", "visibleAt", "expiresAt", "failureReason", "hitlSpec", "createdAt",
+] as const;
+const JSON_COLUMNS = new Set(["body", "labels", "hitlSpec"]);
+const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => "?").join(", ")})`;
+
+/**
+ * Inserts new message rows with one multi-row INSERT. A row whose
+ * (queueId, idempotencyKey) exists is skipped by the unique index rather than read
+ * first, so concurrent duplicates cannot both get in.
+ */
+export async function insertRows(db: Db, rows: Message[]): Promise<void> {
+  const params = rows.flatMap((r) =>
+    COLUMNS.map((c) => {
+      const v = r[c];
+      return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
+    }),
+  );
+  await db.$executeRawUnsafe(
+    `INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES ${rows.map(() => ROW_PLACEHOLDERS).join(", ")}
+     ON DUPLICATE KEY UPDATE id = id`,
+    ...params,
+  );
+}
+
+/** A new PENDING message as it will be stored: the defaults every writer shares. */
+export function newMessage(
+  fields: Pick<Message, "id" | "tenantId" | "scopeId" | "queueId" | "body" | "bodyHash" | "createdAt"> & Partial<Message>,
+): Message {
+  return {
+    state: "PENDING",
+    messageType: null,
+    contentType: "application/json",
+    labels: {},
+    priorityTier: "NORMAL",
+    priorityScore: 0,
+    correlationId: null,
+    causationId: null,
+    parentId: null,
+    idempotencyKey: null,
+    deadline: null,
+    ttlSeconds: null,
+    delayUntil: null,
+    visibleAt: null,
+    expiresAt: null,
+    attempts: 0,
+    claimToken: null,
+    claimedBy: null,
+    claimKeyId: null,
+    claimExpiresAt: null,
+    failureReason: null,
+    response: null,
+    hitlSpec: null,
+    claimedAt: null,
+    completedAt: null,
+    finishedAt: null,
+    ...fields,
+  };
+}
