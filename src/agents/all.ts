@@ -7,10 +7,14 @@ import { deadLetterMonitor } from "./dead-letter-monitor.js";
 import { expiryEnforcer } from "./expiry-enforcer.js";
 import { delayedPromoter, priorityAging } from "./queue-sweeps.js";
 import { visibilityEnforcer } from "./visibility-enforcer.js";
+import { reconcilerAgent } from "./reconciler.js";
 
 /** The system agents every `npm start` process runs (unless SCAIQUEUE_AGENTS=off). */
 export function createAgents(deps: Deps, config: Pick<Config, "agents">, log: Logger): Agent[] {
   return [
+    reconcilerAgent(deps, (repairs) => {
+      for (const r of repairs) log.warn({ ...r, agent: "reconciler" }, "redis repaired from mariadb");
+    }),
     visibilityEnforcer(deps),
     expiryEnforcer(deps),
     delayedPromoter(deps),

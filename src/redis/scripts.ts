@@ -31,10 +31,24 @@ declare module "ioredis" {
     promote(pending: string, delayed: string, scores: string, now: number, limit: number): Result<number, Context>;
     age(pending: string, now: number, stepMs: number, limit: number): Result<number, Context>;
     releaseLease(lease: string, holder: string): Result<number, Context>;
+    repair(
+      pending: string,
+      delayed: string,
+      scores: string,
+      claims: string,
+      locks: string,
+      ...args: (string | number)[]
+    ): Result<number, Context>;
   }
 }
 
 export type EnqueueItem = { id: string; score: number; visibleAt: number };
+export type RepairOp =
+  | { op: "requeue"; id: string; score: number; visibleAt: number }
+  | { op: "relock"; id: string; token: string; expiresAt: number }
+  | { op: "remove"; id: string };
+/** What one queue holds in Redis, id by id (the reconciler compares it with MariaDB). */
+export type QueueSnapshot = { ready: Set<string>; delayed: Set<string>; locks: Map<string, string> };
 export type Depth = { ready: number; delayed: number; claimed: number };
 
 /**
@@ -110,6 +124,24 @@ export class QueueScripts {
 
   async releaseLease(lease: string, holder: string): Promise<void> {
     await this.redis.releaseLease(lease, holder);
+  }
+
+  async repair(q: QueueKeys, now: number, ops: RepairOp[]): Promise<number> {
+    if (!ops.length) return 0;
+    const args = ops.flatMap((o) =>
+      o.op === "requeue" ? [o.op, o.id, o.score, o.visibleAt] : o.op === "relock" ? [o.op, o.id, o.token, o.expiresAt] : [o.op, o.id, "", ""],
+    );
+    return this.redis.repair(q.pending, q.delayed, q.scores, q.claims, q.locks, now, ...args);
+  }
+
+  /** Every id the queue holds in Redis. Read-only and not atomic: the reconciler re-checks before acting. */
+  async snapshot(q: QueueKeys): Promise<QueueSnapshot> {
+    const [ready, delayed, locks] = await Promise.all([
+      this.redis.zrange(q.pending, 0, -1),
+      this.redis.zrange(q.delayed, 0, -1),
+      this.redis.hgetall(q.locks),
+    ]);
+    return { ready: new Set(ready), delayed: new Set(delayed), locks: new Map(Object.entries(locks)) };
   }
 
   async depth(q: QueueKeys): Promise<Depth> {

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "./support/server.js";
+import { startPrivateRedis, type PrivateRedis } from "./support/redis-server.js";
+import { CLAIM, COMPLETE_BATCH, DEPTH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
+import { REPAIR_GRACE_MS } from "../src/domain/reconcile.js";
+
+let redis: PrivateRedis;
+let s: TestServer;
+let scopeId: string;
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+  s = await startTestServer({ REDIS_URL: redis.url });
+  scopeId = await createScope(s);
+});
+afterAll(async () => {
+  await s?.stop();
+  await redis?.stop();
+});
+
+type Claimed = { id: string; claimToken: string };
+
+async function publish(queueId: string, n: number) {
+  const r = await s.gql(PUBLISH_BATCH, { is: Array.from({ length: n }, (_, i) => ({ queueId, body: { i } })) });
+  expect(r.errors).toBeUndefined();
+  return r.data.publishBatch.map((p: { message: { id: string } }) => p.message.id) as string[];
+}
+async function claim(queueId: string, n: number): Promise<Claimed[]> {
+  const out: Claimed[] = [];
+  while (out.length < n) {
+    const r = await s.gql(CLAIM, { i: { queueId, batchSize: Math.min(100, n - out.length) } });
+    expect(r.errors).toBeUndefined();
+    if (!r.data.claim.length) break;
+    out.push(...r.data.claim);
+  }
+  return out;
+}
+async function complete(claims: Claimed[]) {
+  for (let i = 0; i < claims.length; i += 100) {
+    const r = await s.gql(COMPLETE_BATCH, { is: claims.slice(i, i + 100).map((c) => ({ messageId: c.id, claimToken: c.claimToken })) });
+    expect(r.errors).toBeUndefined();
+  }
+}
+const depth = async (queueId: string) => (await s.gql(DEPTH, { q: queueId })).data.queueDepth;
+async function states(queueId: string) {
+  const r = await s.gql(`query($q: ID!) { messages(queueId: $q, first: 500) { edges { node { state } } } }`, { q: queueId });
+  const counts: Record<string, number> = {};
+  for (const e of r.data.messages.edges) counts[e.node.state] = (counts[e.node.state] ?? 0) + 1;
+  return counts;
+}
+/** The bodies of the repair reports in the scope's _integrity queue. */
+async function integrityReports(): Promise<{ kind: string; queueId: string; requeued: number; relocked: number; removed: number }[]> {
+  const scope = await s.gql(`query($s: ID!) { scope(id: $s) { queues { id slug } } }`, { s: scopeId });
+  const integrityId = scope.data.scope.queues.find((q: { slug: string }) => q.slug === "_integrity").id;
+  const r = await s.gql(`query($q: ID!) { messages(queueId: $q, first: 500) { edges { node { messageType body } } } }`, { q: integrityId });
+  return r.data.messages.edges.map((e: { node: { body: never } }) => e.node.body);
+}
+
+/** Two reconciler passes, the grace time apart, as the agent would run them. */
+async function reconcile() {
+  const t = Date.now();
+  await s.sweep("reconciler", t);
+  return s.sweep("reconciler", t + REPAIR_GRACE_MS);
+}
+
+describe("Redis loses its state", () => {
+  for (const how of ["FLUSHALL", "a stop and start"] as const) {
+    it(`after ${how}, every message is claimable again or still claimed, with exact depths`, async () => {
+      const queueId = await createQueue(s, scopeId, { visibilityTimeoutS: 600 });
+      const ids = await publish(queueId, 300);
+      const claimed = await claim(queueId, 100);
+      await complete(claimed.slice(0, 40));
+      const heldClaims = claimed.slice(40);
+      expect(await depth(queueId)).toEqual({ pending: 200, claimed: 60, delayed: 0 });
+
+      if (how === "FLUSHALL") await redis.flushAll();
+      else {
+        await redis.stop();
+        await redis.start();
+      }
+      expect(await depth(queueId)).toEqual({ pending: 0, claimed: 0, delayed: 0 });
+
+      expect(await reconcile()).toBeGreaterThanOrEqual(260);
+      expect(await depth(queueId)).toEqual({ pending: 200, claimed: 60, delayed: 0 });
+      // the claims survived: their holders complete them with the tokens they have
+      await complete(heldClaims);
+      const rest = await claim(queueId, 300);
+      expect(rest).toHaveLength(200);
+      expect(new Set([...claimed, ...rest].map((c) => c.id))).toEqual(new Set(ids));
+      await complete(rest);
+      expect(await states(queueId)).toEqual({ COMPLETED: 300 });
+      expect(await depth(queueId)).toEqual({ pending: 0, claimed: 0, delayed: 0 });
+
+      const reports = (await integrityReports()).filter((b) => b.queueId === queueId);
+      expect(reports).toEqual([expect.objectContaining({ kind: "redis_repair", requeued: 200, relocked: 60, removed: 0 })]);
+    });
+  }
+
+  it("repairs nothing while Redis and MariaDB agree, and waits out operations in flight", async () => {
+    const queueId = await createQueue(s, scopeId);
+    await publish(queueId, 20);
+    await claim(queueId, 5);
+    expect(await reconcile()).toBe(0);
+    // a difference younger than the grace time is left alone
+    await redis.flushAll();
+    const t = Date.now();
+    expect(await s.sweep("reconciler", t)).toBe(0);
+    expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS - 1)).toBe(0);
+    expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS)).toBeGreaterThanOrEqual(20);
+    expect(await depth(queueId)).toEqual({ pending: 15, claimed: 5, delayed: 0 });
+  });
+});
