@@ -30,8 +30,10 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
   child.stderr!.on("data", (d) => (out += d));
   const exited = once(child, "exit").then(([code]) => code as number | null);
   const deadline = Date.now() + 30_000;
-  while (!out.includes("is serving")) {
+  for (;;) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${out}`);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   return { child, port, output: () => out, exited };

@@ -98,14 +98,7 @@ export async function startTestServer(
       if (!a) throw new Error(`no agent ${agent}; there are ${app.agents.map((x) => x.name).join(", ")}`);
       return a.runOnce({ now });
     },
-    async gql(query, variables, key = adminKey) {
-      const res = await fetch(`${base}/graphql`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
-        body: JSON.stringify({ query, variables }),
-      });
-      return { status: res.status, ...((await res.json()) as object) };
-    },
+    gql: (query, variables, key = adminKey) => gqlRequest(`${base}/graphql`, query, variables, key),
     wsClient(key = adminKey) {
       const client = createClient({
         url: `ws://127.0.0.1:${port}/graphql`,
@@ -135,6 +128,21 @@ export async function startTestServer(
       await deleteKeys(REDIS_URL, `${config.redis.keyPrefix}:*`);
     },
   };
+}
+
+/** One GraphQL operation over real HTTP to `url`. */
+export async function gqlRequest<T = any>(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  key?: string | null,
+): Promise<GqlResult<T>> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: res.status, ...((await res.json()) as object) };
 }
 
 export async function dropDatabase(databaseUrl: string): Promise<void> {
