@@ -10,7 +10,7 @@ import { createQueue, getQueue, changeQueueState } from "./domain/queues.js";
 import { createScope, getScope, listScopes, changeScopeState } from "./domain/scopes.js";
 import type { LifecycleAction } from "./domain/lifecycle.js";
 import { extend, fail, release } from "./domain/fail-release-extend.js";
-import { completionsOf, eventsOf, type EventFilter } from "./domain/waiters.js";
+import { completionsOf, depthChangesOf, eventsOf, type EventFilter } from "./domain/waiters.js";
 
 /**
  * The domain as the GraphQL layer sees it: one method per operation, with the database
@@ -42,6 +42,7 @@ export class Services {
 
   completionsOf = (a: Actor, correlationId: string) => completionsOf(this.deps, a, correlationId);
   eventsOf = (a: Actor, f: EventFilter) => eventsOf(this.deps, a, f);
+  depthChangesOf = (a: Actor, queueId: string) => depthChangesOf(this.deps, a, queueId);
 
   /** Per-request batching of the lookups that nested fields make (no N+1). */
   loaders(tenantId: string) {

@@ -15,14 +15,6 @@ import { printedSchema } from "../scripts/print-schema.js";
 const committed = readFileSync(new URL("../schema.graphql", import.meta.url), "utf8");
 const contract = buildSchema(readFileSync(new URL("./fixtures/contract-schema.graphql", import.meta.url), "utf8"));
 
-/**
- * Contract fields that later issues bring. Each entry must be missing today; when one
- * lands, the test fails until it is removed here, so this list cannot go stale.
- */
-const NOT_YET: Record<string, string> = {
-  "Subscription.queueDepth": "#3",
-};
-
 const describeArg = (a: GraphQLArgument | GraphQLInputField) =>
   `${a.name}: ${a.type}${a.defaultValue === undefined ? "" : ` = ${JSON.stringify(a.defaultValue)}`}`;
 
@@ -42,7 +34,7 @@ describe("the contract's schema (spec/api-contract.md §4)", () => {
     for (const t of theirs) {
       const mine = ours[t.name];
       if (!mine) {
-        if (!NOT_YET[t.name]) problems.push(`missing type ${t.name}`);
+        problems.push(`missing type ${t.name}`);
         continue;
       }
       if (isEnumType(t) && isEnumType(mine)) {
@@ -60,7 +52,7 @@ describe("the contract's schema (spec/api-contract.md §4)", () => {
           const m = mine.getFields()[f.name];
           const name = `${t.name}.${f.name}`;
           if (!m) {
-            if (!NOT_YET[name]) problems.push(`missing field ${name}`);
+            problems.push(`missing field ${name}`);
             continue;
           }
           if (String(m.type) !== String(f.type)) problems.push(`${name}: ${m.type} ≠ ${f.type}`);
@@ -70,14 +62,5 @@ describe("the contract's schema (spec/api-contract.md §4)", () => {
       }
     }
     expect(problems).toEqual([]);
-  });
-
-  it("lists as not yet built only what is really missing", () => {
-    for (const name of Object.keys(NOT_YET)) {
-      const [type, field] = name.split(".");
-      const t = ours[type!];
-      const present = field ? isObjectType(t) && !!t.getFields()[field] : !!t;
-      expect(present, `${name} exists now: remove it from NOT_YET`).toBe(false);
-    }
   });
 });

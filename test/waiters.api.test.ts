@@ -115,3 +115,22 @@ describe("messageEvents", () => {
     await stranger.dispose();
   });
 });
+
+describe("queueDepth subscription", () => {
+  it("sends the depth at once, then each change, coalesced", async () => {
+    const queueId = await createQueue(s, scopeId);
+    const client = s.wsClient();
+    const depth = subscribe(client, `subscription($q: ID!) { queueDepth(queueId: $q) { pending claimed delayed } }`, { q: queueId });
+    expect((await depth.next()).queueDepth).toEqual({ pending: 0, claimed: 0, delayed: 0 });
+    await s.gql(PUBLISH, { i: { queueId, body: {} } });
+    expect((await depth.next()).queueDepth).toEqual({ pending: 1, claimed: 0, delayed: 0 });
+    const m = await publishAndClaim(queueId, `d-${uniq()}`); // a publish and a claim in quick succession
+    const next = (await depth.next()).queueDepth;
+    expect([{ pending: 2, claimed: 0, delayed: 0 }, { pending: 1, claimed: 1, delayed: 0 }]).toContainEqual(next);
+    if (next.claimed === 0) expect((await depth.next()).queueDepth).toEqual({ pending: 1, claimed: 1, delayed: 0 });
+    await s.gql(COMPLETE, { i: { messageId: m.id, claimToken: m.claimToken } });
+    expect((await depth.next()).queueDepth).toEqual({ pending: 1, claimed: 0, delayed: 0 });
+    depth.close();
+    await client.dispose();
+  });
+});

@@ -7,6 +7,7 @@ import { EventType, messageEvent, type MessageEvent } from "./message-events.js"
 import { getQueue } from "./queues.js";
 import { getScope } from "./scopes.js";
 import { text } from "./validation.js";
+import { depthOf, type QueueDepth } from "./messages.js";
 
 /**
  * Completions of a correlation id: those already recorded, then live ones, each once.
@@ -74,5 +75,41 @@ export async function eventsOf(
     channel.push(e);
   });
   channel.onClose(off);
+  return channel;
+}
+
+/** Coalescing window of the queueDepth subscription: at most ~10 updates a second. */
+const DEPTH_EVERY_MS = 100;
+
+/**
+ * The queue's depth now, then each time it changes: every event of the queue schedules
+ * one read at most DEPTH_EVERY_MS later, and only a changed depth is sent.
+ */
+export async function depthChangesOf(
+  deps: Pick<Deps, "db" | "bus" | "scripts" | "queues">,
+  actor: Actor,
+  queueId: string,
+): Promise<AsyncIterableIterator<QueueDepth>> {
+  const q = await deps.queues.get(actor.tenantId, queueId);
+  const channel = new EventChannel<QueueDepth>(100);
+  let last = "";
+  let timer: NodeJS.Timeout | null = null;
+  const read = async () => {
+    timer = null;
+    const d = await depthOf(deps, q.scopeId, q.id);
+    const key = JSON.stringify(d);
+    if (key !== last) {
+      last = key;
+      channel.push(d);
+    }
+  };
+  const off = await deps.bus.listen(actor.tenantId, (e) => {
+    if (e.queueId === q.id && !timer) timer = setTimeout(() => void read().catch(() => channel.close()), DEPTH_EVERY_MS);
+  });
+  channel.onClose(() => {
+    off();
+    if (timer) clearTimeout(timer);
+  });
+  await read();
   return channel;
 }

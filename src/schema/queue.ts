@@ -67,6 +67,17 @@ builder.queryFields((t) => ({
   }),
 }));
 
+builder.subscriptionFields((t) => ({
+  queueDepth: t.field({
+    type: QueueDepthRef,
+    authScopes: { canView: true },
+    description: "The depth now, then each time it changes (coalesced to at most ~10 updates a second).",
+    args: { queueId: t.arg.id({ required: true }) },
+    subscribe: (_r, a, ctx) => ctx.services.depthChangesOf(actorOf(ctx), String(a.queueId)),
+    resolve: (d) => d,
+  }),
+}));
+
 builder.mutationFields((t) => ({
   createQueue: t.field({
     type: QueueRef,
