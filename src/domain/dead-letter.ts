@@ -10,6 +10,28 @@ import { publishEvents, stillOurs } from "./requeue.js";
 
 export const DEAD_LETTER_QUEUE = "_dead_letter";
 
+/** The copy of a dead-lettered message that goes into its scope's _dead_letter queue. */
+export function deadLetterCopy(original: Message, deadLetterQueueId: string, reason: string, at: Date): Message {
+  return newMessage({
+    id: uuidv7(at.getTime()),
+    tenantId: original.tenantId,
+    scopeId: original.scopeId,
+    queueId: deadLetterQueueId,
+    body: original.body,
+    bodyHash: original.bodyHash,
+    contentType: original.contentType,
+    labels: original.labels,
+    messageType: original.messageType,
+    priorityTier: original.priorityTier,
+    priorityScore: original.priorityScore,
+    correlationId: original.correlationId,
+    causationId: original.id,
+    parentId: original.id,
+    failureReason: reason,
+    createdAt: at,
+  });
+}
+
 /**
  * Ends claims as DEAD_LETTERED and publishes a copy of each message into its scope's
  * _dead_letter queue (same correlation id, causationId and parentId = the original,
@@ -42,26 +64,7 @@ export async function deadLetterClaims(
       ...where.params,
     );
     const ended = affected === claims.length ? claims : await stillOurs({ db: tx }, claims, "DEAD_LETTERED");
-    const copies = ended.map((c) =>
-      newMessage({
-        id: uuidv7(opts.now),
-        tenantId: c.row.tenantId,
-        scopeId: c.row.scopeId,
-        queueId: deadLetterQueues.get(c.row.scopeId)!,
-        body: c.row.body,
-        bodyHash: c.row.bodyHash,
-        contentType: c.row.contentType,
-        labels: c.row.labels,
-        messageType: c.row.messageType,
-        priorityTier: c.row.priorityTier,
-        priorityScore: c.row.priorityScore,
-        correlationId: c.row.correlationId,
-        causationId: c.row.id,
-        parentId: c.row.id,
-        failureReason: opts.reason(c),
-        createdAt: at,
-      }),
-    );
+    const copies = ended.map((c) => deadLetterCopy(c.row, deadLetterQueues.get(c.row.scopeId)!, opts.reason(c), at));
     if (copies.length) await insertRows(tx, copies);
     return { ended, copies };
   });

@@ -6,9 +6,12 @@ import { IdempotencyConflictError, QueuePausedError, ScopePausedError, Validatio
 import type { Actor } from "./actor.js";
 import { bodyHash } from "./canonical-json.js";
 import type { Deps } from "./deps.js";
-import { EventType, messageEvent } from "./message-events.js";
+import { EventType } from "./message-events.js";
 import { enqueueMessages } from "./pending.js";
 import { insertRows, newMessage } from "./message-rows.js";
+import { admit, admittedOf, dropOldest, release, type Admission } from "./admission.js";
+import { DEAD_LETTER_QUEUE, deadLetterCopy } from "./dead-letter.js";
+import { publishEvents } from "./requeue.js";
 import type { QueueInfo } from "./queue-directory.js";
 import {
   date,
@@ -96,13 +99,28 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
     });
   });
 
-  const results = rows.some((r) => r.idempotencyKey)
-    ? await deps.db.$transaction((tx) => insertIdempotent(tx as unknown as Db, rows, prefix))
-    : (await insertRows(deps.db, rows), rows.map((message) => ({ message, duplicate: false })));
+  const admission = await admit(deps, [...queues.values()], rows, now);
+  const admitted = rows.filter((r) => !admission.overflow.has(r.id));
+  const bounded = admission.queues.size > 0 || admission.overflow.size > 0;
+  let written: Written;
+  try {
+    written =
+      rows.some((r) => r.idempotencyKey) || bounded
+        ? await deps.db.$transaction((tx) => writeAll(deps, tx as unknown as Db, admitted, rows, admission, createdAt, prefix))
+        : (await insertRows(deps.db, rows), { results: rows.map((message) => ({ message, duplicate: false })), dead: [], copies: [], dropped: [] });
+  } catch (err) {
+    await release(deps, admission);
+    throw err;
+  }
+  const { results, dead, copies, dropped } = written;
 
-  const fresh = results.filter((r) => !r.duplicate).map((r) => r.message);
-  await enqueueMessages(deps, fresh);
-  await deps.bus.publish(actor.tenantId, fresh.map((m) => messageEvent(EventType.published, m, createdAt)));
+  const fresh = results.filter((r) => !r.duplicate && r.message.state === "PENDING").map((r) => r.message);
+  const droppedByQueue = new Map<string, string[]>();
+  for (const d of dropped) droppedByQueue.set(d.queueId, [...(droppedByQueue.get(d.queueId) ?? []), d.id]);
+  await enqueueMessages(deps, [...fresh, ...copies], admittedOf(admission, droppedByQueue));
+  await publishEvents(deps, [...fresh, ...copies], EventType.published, createdAt);
+  await publishEvents(deps, dead, EventType.deadLettered, createdAt);
+  await publishEvents(deps, dropped, EventType.expired, createdAt);
   return results;
 }
 
@@ -118,7 +136,46 @@ async function acceptingQueue(deps: Deps, actor: Actor, queueId: string, field: 
   return q;
 }
 
-async function insertIdempotent(tx: Db, rows: Message[], prefix: BatchPrefix): Promise<PublishResult[]> {
+type Written = { results: PublishResult[]; dead: Message[]; copies: Message[]; dropped: Message[] };
+
+/**
+ * The transactional write: admitted rows (idempotency checked), newcomers that did not
+ * fit dead-lettered with their copies, and the oldest messages dropped where owed.
+ */
+async function writeAll(
+  deps: Deps,
+  tx: Db,
+  admitted: Message[],
+  all: Message[],
+  admission: Admission,
+  at: Date,
+  prefix: BatchPrefix,
+): Promise<Written> {
+  const index = new Map(all.map((r, i) => [r.id, i]));
+  const fits = admitted.length ? await insertIdempotent(tx, admitted, (r) => itemField(prefix, index.get(r.id)!)) : [];
+  const byId = new Map(admitted.map((r, i) => [r.id, fits[i]!]));
+  const dead: Message[] = [];
+  const copies: Message[] = [];
+  for (const r of all.filter((x) => admission.overflow.has(x.id))) {
+    const q = await deps.queues.get(r.tenantId, r.queueId);
+    const reason = `the queue was at its maxDepth of ${q.maxDepth} (DEAD_LETTER)`;
+    const d: Message = { ...r, state: "DEAD_LETTERED", finishedAt: at, failureReason: reason };
+    dead.push(d);
+    copies.push(deadLetterCopy(d, (await deps.queues.systemQueue(r.scopeId, DEAD_LETTER_QUEUE)).id, reason, at));
+    byId.set(r.id, { message: d, duplicate: false });
+  }
+  if (dead.length) await insertRows(tx, [...dead, ...copies]);
+  const dropped: Message[] = [];
+  const mine = new Set(all.map((r) => r.id));
+  for (const [queueId, a] of admission.queues) dropped.push(...(await dropOldest(tx, queueId, a.drops, at, mine)));
+  return { results: all.map((r) => byId.get(r.id)!), dead, copies, dropped };
+}
+
+async function insertIdempotent(tx: Db, rows: Message[], fieldOf: (r: Message) => string): Promise<PublishResult[]> {
+  if (!rows.some((r) => r.idempotencyKey)) {
+    await insertRows(tx, rows);
+    return rows.map((message) => ({ message, duplicate: false }));
+  }
   await insertRows(tx, rows);
   const keyed = rows.filter((r) => r.idempotencyKey);
   const holders = await tx.message.findMany({
@@ -126,13 +183,13 @@ async function insertIdempotent(tx: Db, rows: Message[], prefix: BatchPrefix): P
   });
   const holderOf = new Map(holders.map((h) => [`${h.queueId}\n${h.idempotencyKey}`, h]));
   const conflicts: ErrorDetail[] = [];
-  const results = rows.map((r, i): PublishResult => {
+  const results = rows.map((r): PublishResult => {
     if (!r.idempotencyKey) return { message: r, duplicate: false };
     const holder = holderOf.get(`${r.queueId}\n${r.idempotencyKey}`)!;
     if (holder.id === r.id) return { message: r, duplicate: false };
     if (holder.bodyHash !== r.bodyHash) {
       conflicts.push({
-        field: `${itemField(prefix, i)}.idempotencyKey`,
+        field: `${fieldOf(r)}.idempotencyKey`,
         message: `already used for message ${holder.id} with a different body`,
       });
     }

@@ -14,6 +14,10 @@ export type QueueKeys = {
   claims: string;
   /** HASH id → claimToken of the live claim (the lock) */
   locks: string;
+  /** HASH reservation id → "admitted:dropsOwed": room taken by publishes not yet enqueued (maxDepth) */
+  reserved: string;
+  /** ZSET reservation id → ms, so a reservation whose publisher died lapses */
+  reservedAt: string;
 };
 
 export type Keys = ReturnType<typeof createKeys>;
@@ -28,6 +32,8 @@ export function createKeys(prefix: string) {
         scores: `${base}:scores`,
         claims: `${base}:claims`,
         locks: `${base}:locks`,
+        reserved: `${base}:reserved`,
+        reservedAt: `${base}:reserved-at`,
       };
     },
     /** Pub/sub channel carrying one tenant's message events. */

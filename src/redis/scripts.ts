@@ -7,7 +7,22 @@ const SCRIPTS_DIR = new URL("./scripts/", import.meta.url).pathname;
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
-    enqueue(pending: string, delayed: string, scores: string, ...args: (string | number)[]): Result<number, Context>;
+    enqueue(
+      pending: string,
+      delayed: string,
+      scores: string,
+      reserved: string,
+      reservedAt: string,
+      ...args: (string | number)[]
+    ): Result<number, Context>;
+    admit(
+      pending: string,
+      delayed: string,
+      claims: string,
+      reserved: string,
+      reservedAt: string,
+      ...args: (string | number)[]
+    ): Result<[number, number], Context>;
     claim(
       pending: string,
       delayed: string,
@@ -65,9 +80,20 @@ export class QueueScripts {
     }
   }
 
-  async enqueue(q: QueueKeys, items: EnqueueItem[]): Promise<number> {
+  /** Makes ids claimable; with a reservation, also drops `dropped` and releases the reservation. */
+  async enqueue(q: QueueKeys, items: EnqueueItem[], admission: { reservation: string; dropped: string[] } | null = null): Promise<number> {
     const args = items.flatMap((i) => [i.id, i.score, i.visibleAt]);
-    return this.redis.enqueue(q.pending, q.delayed, q.scores, ...args);
+    const dropped = admission?.dropped ?? [];
+    return this.redis.enqueue(q.pending, q.delayed, q.scores, q.reserved, q.reservedAt, admission?.reservation ?? "", dropped.length, ...dropped, ...args);
+  }
+
+  /** Reserves room in a queue with a maxDepth (admit-5.lua). */
+  async admit(
+    q: QueueKeys,
+    a: { now: number; ttlMs: number; maxDepth: number; n: number; reservation: string; policy: string },
+  ): Promise<{ admitted: number; drops: number }> {
+    const [admitted, drops] = await this.redis.admit(q.pending, q.delayed, q.claims, q.reserved, q.reservedAt, a.now, a.ttlMs, a.maxDepth, a.n, a.reservation, a.policy);
+    return { admitted, drops };
   }
 
   async claim(
