@@ -8,6 +8,7 @@ import { expiryEnforcer } from "./expiry-enforcer.js";
 import { delayedPromoter, priorityAging } from "./queue-sweeps.js";
 import { visibilityEnforcer } from "./visibility-enforcer.js";
 import { reconcilerAgent } from "./reconciler.js";
+import { completionRelay } from "./completion-relay.js";
 
 /** The system agents every `npm start` process runs (unless SCAIQUEUE_AGENTS=off). */
 export function createAgents(deps: Deps, config: Pick<Config, "agents">, log: Logger): Agent[] {
@@ -16,6 +17,7 @@ export function createAgents(deps: Deps, config: Pick<Config, "agents">, log: Lo
       for (const r of repairs) log.warn({ ...r, agent: "reconciler" }, "redis repaired from mariadb");
     }),
     visibilityEnforcer(deps),
+    completionRelay(deps),
     expiryEnforcer(deps),
     delayedPromoter(deps),
     priorityAging(deps, config.agents.agingStepMs),

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Message, MessageState } from "../generated/prisma/client.js";
 
 export const EventType = {
@@ -27,15 +28,24 @@ export type MessageEvent = {
   message: Message;
 };
 
+/** Events that happen at most once in a message's life. */
+const ONCE: ReadonlySet<EventTypeName> = new Set([
+  EventType.published,
+  EventType.completed,
+  EventType.deadLettered,
+  EventType.expired,
+]);
+
 /**
- * The event id is derived from the message, the event and the attempt, so the same
- * event has the same id however it reaches a waiter (live, or read back after the
- * fact): waiters drop repeats by id, which makes a completion racing a new
- * subscription arrive exactly once.
+ * An event that happens once per message has an id derived from the message, so it has
+ * the same id however it reaches a waiter (live, read back after the fact, or resent by
+ * the completion relay): waiters drop repeats by id, which makes a completion arrive
+ * exactly once. Repeatable events (claimed, failed, released) get a fresh id each time.
  */
 export function messageEvent(type: EventTypeName, message: Message, occurredAt: Date): MessageEvent {
+  const name = type.slice("scaiqueue.message.".length);
   return {
-    eventId: `${message.id}:${type.slice("scaiqueue.message.".length)}:${message.attempts}`,
+    eventId: ONCE.has(type) ? `${message.id}:${name}` : `${message.id}:${name}:${randomUUID()}`,
     type,
     messageId: message.id,
     queueId: message.queueId,

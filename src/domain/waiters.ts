@@ -9,6 +9,9 @@ import { getScope } from "./scopes.js";
 import { text } from "./validation.js";
 import { depthOf, type QueueDepth } from "./messages.js";
 
+/** Events are at-least-once (the completion relay may resend); readers get each id once. */
+const byEventId = (e: MessageEvent) => e.eventId;
+
 /**
  * Completions of a correlation id: those already recorded, then live ones, each once.
  * The live listener is confirmed by Redis before the record is read, so a completion
@@ -22,13 +25,12 @@ export async function completionsOf(
   if (!text(128).safeParse(correlationId).success) {
     throw new ValidationError([{ field: "correlationId", message: "1-128 characters, no control characters" }]);
   }
-  const channel = new EventChannel<MessageEvent>();
-  const seen = new Set<string>();
+  const channel = new EventChannel<MessageEvent>({ keyOf: byEventId });
   let early: MessageEvent[] | null = [];
   const off = await deps.bus.listen(actor.tenantId, (e) => {
     if (e.type !== EventType.completed || e.correlationId !== correlationId) return;
     if (early) early.push(e);
-    else if (!seen.has(e.eventId)) channel.push(e);
+    else channel.push(e);
   });
   channel.onClose(off);
   try {
@@ -36,16 +38,12 @@ export async function completionsOf(
       where: { tenantId: actor.tenantId, correlationId, completedAt: { not: null } },
       orderBy: { completedAt: "asc" },
     });
-    for (const m of done) {
-      const e = messageEvent(EventType.completed, m, m.completedAt!);
-      seen.add(e.eventId);
-      channel.push(e);
-    }
+    for (const m of done) channel.push(messageEvent(EventType.completed, m, m.completedAt!));
   } catch (err) {
     channel.close();
     throw err;
   }
-  for (const e of early) if (!seen.has(e.eventId)) channel.push(e);
+  for (const e of early) channel.push(e);
   early = null;
   return channel;
 }
@@ -66,7 +64,7 @@ export async function eventsOf(
     throw new ScopeNotFoundError();
   }
   const types = f.types?.length ? new Set(f.types) : null;
-  const channel = new EventChannel<MessageEvent>();
+  const channel = new EventChannel<MessageEvent>({ keyOf: byEventId });
   const off = await deps.bus.listen(actor.tenantId, (e) => {
     if (f.queueId != null && e.queueId !== f.queueId) return;
     if (f.scopeId != null && e.scopeId !== f.scopeId) return;
@@ -91,7 +89,7 @@ export async function depthChangesOf(
   queueId: string,
 ): Promise<AsyncIterableIterator<QueueDepth>> {
   const q = await deps.queues.get(actor.tenantId, queueId);
-  const channel = new EventChannel<QueueDepth>(100);
+  const channel = new EventChannel<QueueDepth>({ maxBuffered: 100 });
   let last = "";
   let timer: NodeJS.Timeout | null = null;
   const read = async () => {

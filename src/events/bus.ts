@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Keys } from "../redis/keys.js";
-import { reviveEvent, type MessageEvent } from "../domain/message-events.js";
+import { EventType, reviveEvent, type MessageEvent } from "../domain/message-events.js";
 
 type Listener = (event: MessageEvent) => void;
 
@@ -23,7 +23,26 @@ export class EventBus {
   }
 
   async publish(tenantId: string, events: MessageEvent[]): Promise<void> {
-    if (events.length) await this.publisher.publish(this.keys.events(tenantId), JSON.stringify(events));
+    if (!events.length) return;
+    await this.publisher.publish(this.keys.events(tenantId), JSON.stringify(events));
+    // Completions are noted as delivered to Redis, so the relay can tell which committed
+    // ones never were (the process died in between) and send those (completion-relay.ts).
+    const completions = events.filter((e) => e.type === EventType.completed);
+    if (completions.length) {
+      await this.publisher.zadd(this.keys.publishedCompletions, ...completions.flatMap((e) => [Date.now(), e.eventId]));
+    }
+  }
+
+  /** Which of these completion event ids were already published. */
+  async alreadyPublished(eventIds: string[]): Promise<boolean[]> {
+    if (!eventIds.length) return [];
+    const scores = await this.publisher.zmscore(this.keys.publishedCompletions, ...eventIds);
+    return scores.map((s) => s !== null);
+  }
+
+  /** Forgets published ids older than `before` (ms): the relay never looks that far back. */
+  async forgetPublished(before: number): Promise<void> {
+    await this.publisher.zremrangebyscore(this.keys.publishedCompletions, "-inf", before);
   }
 
   /** Resolves once Redis confirms the subscription: events published after that arrive. */

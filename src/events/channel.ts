@@ -9,16 +9,28 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
   private closed = false;
   private readonly cleanups: (() => void)[] = [];
 
-  /** Most events a slow subscriber may have waiting before it is cut off. */
-  constructor(private readonly maxBuffered = 10_000) {}
+  private readonly recent = new Set<string>();
+
+  /**
+   * @param opts.maxBuffered most events a slow subscriber may have waiting before it is cut off
+   * @param opts.keyOf when given, a value whose key was pushed among the last
+   *   `opts.remember` is dropped: at-least-once sources become exactly-once for the reader
+   */
+  constructor(private readonly opts: { maxBuffered?: number; keyOf?: (v: T) => string; remember?: number } = {}) {}
 
   push(value: T): void {
     if (this.closed) return;
+    if (this.opts.keyOf) {
+      const key = this.opts.keyOf(value);
+      if (this.recent.has(key)) return;
+      this.recent.add(key);
+      if (this.recent.size > (this.opts.remember ?? 10_000)) this.recent.delete(this.recent.values().next().value!);
+    }
     if (this.waiting) {
       const w = this.waiting;
       this.waiting = null;
       w({ value, done: false });
-    } else if (this.buffer.length >= this.maxBuffered) {
+    } else if (this.buffer.length >= (this.opts.maxBuffered ?? 10_000)) {
       this.close();
     } else {
       this.buffer.push(value);

@@ -40,6 +40,8 @@ export function createKeys(prefix: string) {
     events(tenantId: string): string {
       return `${prefix}:events:${tenantId}`;
     },
+    /** ZSET completion eventId → ms it was published (see completion-relay.ts). */
+    publishedCompletions: `${prefix}:events:completions-published`,
     /** Lease that lets one process at a time run an agent's sweep. */
     agentLease(agent: string): string {
       return `${prefix}:agent:${agent}:lease`;
