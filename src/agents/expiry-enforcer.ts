@@ -4,6 +4,7 @@ import { byQueue } from "../domain/claims.js";
 import { EventType } from "../domain/message-events.js";
 import { publishEvents } from "../domain/requeue.js";
 import { SWEEP_BATCH, type Agent } from "./agent.js";
+import { bestEffort } from "../domain/redis-fallback.js";
 
 /**
  * Messages whose ttlSeconds or deadline passed before completion become EXPIRED, pending
@@ -40,7 +41,7 @@ export function expiryEnforcer(deps: Deps): Agent {
       const ended: Message[] = expired.map((r) => ({ ...r, state: "EXPIRED", finishedAt: at, claimExpiresAt: null }));
       await Promise.all(
         byQueue(ended.map((row) => ({ row }))).map((g) =>
-          deps.scripts.remove(deps.scripts.keys.queue(g[0]!.row.scopeId, g[0]!.row.queueId), g.map((x) => x.row.id)),
+          bestEffort(deps, () => deps.scripts.remove(deps.scripts.keys.queue(g[0]!.row.scopeId, g[0]!.row.queueId), g.map((x) => x.row.id))),
         ),
       );
       await publishEvents(deps, ended, EventType.expired, at);

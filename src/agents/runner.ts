@@ -25,6 +25,8 @@ export function startAgents(
   let stopped = false;
 
   const sweep = async (agent: Agent) => {
+    // Without Redis there is no lease to coordinate by; the reconciler catches up after.
+    if (!deps.scripts.available()) return;
     const lease = deps.scripts.keys.agentLease(agent.name);
     if (!(await deps.scripts.takeLease(lease, holder, LEASE_MS))) return;
     const startedAt = Date.now();

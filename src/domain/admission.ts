@@ -5,6 +5,7 @@ import { QueueFullError } from "../errors.js";
 import type { Deps } from "./deps.js";
 import type { Admitted } from "./pending.js";
 import type { QueueInfo } from "./queue-directory.js";
+import { withRedis, bestEffort } from "./redis-fallback.js";
 
 /** A publisher that dies between reserving room and enqueueing frees it after this. */
 const RESERVATION_TTL_MS = 60_000;
@@ -22,20 +23,26 @@ export type Admission = {
  * with SCAIQUEUE_QUEUE_FULL; DEAD_LETTER admits what fits and marks the rest as overflow
  * (the last of the batch); DROP_OLDEST admits all and says how many to drop.
  */
-export async function admit(deps: Pick<Deps, "scripts" | "queues">, queues: QueueInfo[], rows: Message[], now: number): Promise<Admission> {
+export async function admit(deps: Pick<Deps, "scripts" | "queues" | "db">, queues: QueueInfo[], rows: Message[], now: number): Promise<Admission> {
   const admission: Admission = { queues: new Map(), overflow: new Set() };
   for (const q of queues) {
     if (q.maxDepth === null) continue;
     const mine = rows.filter((r) => r.queueId === q.id);
     const reservation = randomUUID();
-    const r = await deps.scripts.admit(deps.scripts.keys.queue(q.scopeId, q.id), {
-      now,
-      ttlMs: RESERVATION_TTL_MS,
-      maxDepth: q.maxDepth,
-      n: mine.length,
-      reservation,
-      policy: q.overflowPolicy,
-    });
+    const maxDepth = q.maxDepth;
+    const r = await withRedis(
+      deps,
+      () =>
+        deps.scripts.admit(deps.scripts.keys.queue(q.scopeId, q.id), {
+          now,
+          ttlMs: RESERVATION_TTL_MS,
+          maxDepth,
+          n: mine.length,
+          reservation,
+          policy: q.overflowPolicy,
+        }),
+      () => admitByCount(deps, q, maxDepth, mine.length),
+    );
     if (r.admitted > 0) admission.queues.set(q.id, { tenantId: q.tenantId, reservation, admitted: r.admitted, drops: r.drops });
     if (r.admitted < mine.length) {
       if (q.overflowPolicy === "REJECT") {
@@ -48,12 +55,27 @@ export async function admit(deps: Pick<Deps, "scripts" | "queues">, queues: Queu
   return admission;
 }
 
+/**
+ * While Redis is down: the same decision from MariaDB's counts. Not exact under
+ * concurrent publishers (nothing reserves the room), which docs/design.md states.
+ */
+async function admitByCount(deps: Pick<Deps, "db">, q: QueueInfo, maxDepth: number, n: number) {
+  const occupied = await deps.db.message.count({ where: { queueId: q.id, state: { in: ["PENDING", "CLAIMED"] } } });
+  const room = Math.max(0, maxDepth - occupied);
+  if (q.overflowPolicy === "REJECT") return { admitted: n <= room ? n : 0, drops: 0 };
+  if (q.overflowPolicy === "DEAD_LETTER") return { admitted: Math.min(n, room), drops: 0 };
+  const admitted = Math.min(n, maxDepth);
+  return { admitted, drops: Math.max(0, admitted - room) };
+}
+
 /** Gives the reserved room back (the publish failed before enqueueing). */
 export async function release(deps: Pick<Deps, "scripts" | "queues">, admission: Admission): Promise<void> {
   await Promise.all(
     [...admission.queues].map(async ([queueId, a]) => {
       const q = await deps.queues.get(a.tenantId, queueId);
-      await deps.scripts.enqueue(deps.scripts.keys.queue(q.scopeId, q.id), [], { reservation: a.reservation, dropped: [] });
+      await bestEffort(deps, () =>
+        deps.scripts.enqueue(deps.scripts.keys.queue(q.scopeId, q.id), [], { reservation: a.reservation, dropped: [] }),
+      );
     }),
   );
 }

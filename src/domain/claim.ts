@@ -5,6 +5,8 @@ import { ValidationError } from "../errors.js";
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
 import { EventType, messageEvent } from "./message-events.js";
+import { bestEffort, withRedis } from "./redis-fallback.js";
+import type { Db } from "../db/client.js";
 import type { QueueInfo } from "./queue-directory.js";
 import { intIn, parseInput, text, visibilityTimeoutS } from "./validation.js";
 
@@ -28,7 +30,8 @@ const serving = (q: QueueInfo): boolean =>
 
 /**
  * Claims up to batchSize messages: one Lua script pops them and takes their locks
- * atomically across processes, then one UPDATE records the claims in MariaDB.
+ * atomically across processes, then one UPDATE records the claims in MariaDB. While
+ * Redis is down, MariaDB alone does it (claimFromMariaDb).
  */
 export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<Message[]> {
   const data = parseInput(ClaimInput, input, "input");
@@ -40,39 +43,82 @@ export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<M
   if (!serving(q)) return [];
 
   const now = deps.clock();
-  const visibilityMs = (data.visibilityTimeoutS ?? q.visibilityTimeoutS) * 1000;
-  const keys = deps.scripts.keys.queue(q.scopeId, q.id);
-  const tokens = Array.from({ length: data.batchSize ?? 1 }, newToken);
-  const got = await deps.scripts.claim(keys, { now, visibilityMs, tokens });
-  if (!got.length) return [];
+  const claim: Claim = {
+    n: data.batchSize ?? 1,
+    now,
+    visibilityMs: (data.visibilityTimeoutS ?? q.visibilityTimeoutS) * 1000,
+    claimedBy: data.consumerId ?? actor.keyId,
+    keyId: actor.keyId,
+  };
+  const claimed = await withRedis(deps, () => claimThroughRedis(deps, q, claim), () => claimFromMariaDb(deps, q, claim));
+  for (const m of claimed) freshClaims.add(m);
+  await bestEffort(deps, () => deps.bus.publish(actor.tenantId, claimed.map((m) => messageEvent(EventType.claimed, m, new Date(now)))));
+  return claimed;
+}
 
-  const claimedAt = new Date(now);
-  const claimExpiresAt = new Date(now + visibilityMs);
+type Claim = { n: number; now: number; visibilityMs: number; claimedBy: string; keyId: string };
+
+async function claimThroughRedis(deps: Deps, q: QueueInfo, c: Claim): Promise<Message[]> {
+  const keys = deps.scripts.keys.queue(q.scopeId, q.id);
+  const got = await deps.scripts.claim(keys, { now: c.now, visibilityMs: c.visibilityMs, tokens: Array.from({ length: c.n }, newToken) });
+  if (!got.length) return [];
+  const claimed = await recordClaims(deps.db, got, c);
+  const ok = new Set(claimed.map((m) => m.id));
+  // the record says these are not claimable (expired, or ended meanwhile): drop their locks
+  const stale = got.filter((g) => !ok.has(g.id));
+  if (stale.length) await deps.scripts.settle(keys, c.now, stale);
+  return claimed;
+}
+
+const SQL_ORDER: Record<QueueInfo["ordering"], string> = {
+  FIFO: "id",
+  PRIORITY: "FIELD(priorityTier, 'CRITICAL', 'HIGH', 'NORMAL', 'LOW', 'BACKGROUND'), priorityScore DESC, id",
+  DEADLINE: "deadline IS NULL, deadline, id",
+};
+
+/**
+ * The path while Redis is down: MariaDB alone picks and locks the rows
+ * (FOR UPDATE SKIP LOCKED, so concurrent claimers take different ones) in the queue's
+ * order. Slower than Redis, and it stays correct alongside processes that still reach
+ * Redis, since both record a claim only on a row that is still PENDING.
+ */
+async function claimFromMariaDb(deps: Deps, q: QueueInfo, c: Claim): Promise<Message[]> {
+  return deps.db.$transaction(async (txClient) => {
+    const tx = txClient as unknown as Db;
+    const at = new Date(c.now);
+    const rows = await tx.$queryRawUnsafe<{ id: string }[]>(
+      `SELECT id FROM messages WHERE queueId = ? AND state = 'PENDING' AND (visibleAt IS NULL OR visibleAt <= ?)
+         AND (expiresAt IS NULL OR expiresAt > ?) ORDER BY ${SQL_ORDER[q.ordering]} LIMIT ? FOR UPDATE SKIP LOCKED`,
+      q.id,
+      at,
+      at,
+      c.n,
+    );
+    if (!rows.length) return [];
+    return recordClaims(tx, rows.map((r) => ({ id: r.id, token: newToken() })), c);
+  });
+}
+
+/** One UPDATE records the claims (tokens by CASE), only on rows still claimable; returns those, in order. */
+async function recordClaims(db: Db, got: { id: string; token: string }[], c: Claim): Promise<Message[]> {
+  const claimedAt = new Date(c.now);
   const ids = got.map((g) => g.id);
-  const marks = ids.map(() => "?").join(", ");
-  await deps.db.$executeRawUnsafe(
+  await db.$executeRawUnsafe(
     `UPDATE messages SET state = 'CLAIMED', attempts = attempts + 1,
        claimToken = CASE id ${ids.map(() => "WHEN ? THEN ?").join(" ")} END,
        claimedBy = ?, claimKeyId = ?, claimedAt = ?, claimExpiresAt = ?
-     WHERE id IN (${marks}) AND state = 'PENDING' AND (expiresAt IS NULL OR expiresAt > ?)`,
+     WHERE id IN (${ids.map(() => "?").join(", ")}) AND state = 'PENDING' AND (expiresAt IS NULL OR expiresAt > ?)`,
     ...got.flatMap((g) => [g.id, g.token]),
-    data.consumerId ?? actor.keyId,
-    actor.keyId,
+    c.claimedBy,
+    c.keyId,
     claimedAt,
-    claimExpiresAt,
+    new Date(c.now + c.visibilityMs),
     ...ids,
     claimedAt,
   );
-  const rows = new Map((await deps.db.message.findMany({ where: { id: { in: ids } } })).map((m) => [m.id, m]));
-  const claimed: Message[] = [];
-  const stale: { id: string; token: string }[] = [];
-  for (const g of got) {
+  const rows = new Map((await db.message.findMany({ where: { id: { in: ids } } })).map((m) => [m.id, m]));
+  return got.flatMap((g) => {
     const m = rows.get(g.id);
-    if (m && m.state === "CLAIMED" && m.claimToken === g.token) claimed.push(m);
-    else stale.push(g); // the record says it is not claimable (expired, or ended meanwhile): drop the lock
-  }
-  if (stale.length) await deps.scripts.settle(keys, now, stale);
-  for (const m of claimed) freshClaims.add(m);
-  await deps.bus.publish(actor.tenantId, claimed.map((m) => messageEvent(EventType.claimed, m, claimedAt)));
-  return claimed;
+    return m && m.state === "CLAIMED" && m.claimToken === g.token ? [m] : [];
+  });
 }

@@ -4,8 +4,10 @@ import { NotClaimOwnerError } from "../errors.js";
 import { byQueue, claimCondition, loadHeldClaims } from "./claims.js";
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
-import { EventType, messageEvent } from "./message-events.js";
+import { EventType } from "./message-events.js";
 import { itemField, jsonOfAtMost, parseBatch, perLimit, type BatchPrefix } from "./validation.js";
+import { bestEffort } from "./redis-fallback.js";
+import { publishEvents } from "./requeue.js";
 
 const completeSchema = perLimit((messageBytes: number) =>
   z.object({
@@ -56,10 +58,12 @@ export async function complete(deps: Deps, actor: Actor, inputs: unknown[], pref
 
   await Promise.all(
     byQueue(settled).map((cs) =>
-      deps.scripts.settle(
-        deps.scripts.keys.queue(cs[0]!.row.scopeId, cs[0]!.row.queueId),
-        now,
-        cs.map((c) => ({ id: c.row.id, token: c.token })),
+      bestEffort(deps, () =>
+        deps.scripts.settle(
+          deps.scripts.keys.queue(cs[0]!.row.scopeId, cs[0]!.row.queueId),
+          now,
+          cs.map((c) => ({ id: c.row.id, token: c.token })),
+        ),
       ),
     ),
   );
@@ -72,7 +76,7 @@ export async function complete(deps: Deps, actor: Actor, inputs: unknown[], pref
     claimExpiresAt: null,
     response: c.response as Message["response"],
   }));
-  await deps.bus.publish(actor.tenantId, done.map((m) => messageEvent(EventType.completed, m, completedAt)));
+  await publishEvents(deps, done, EventType.completed, completedAt);
 
   if (lost.length) {
     // The claim lapsed between our check and the write; the others are completed.

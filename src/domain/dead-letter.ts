@@ -7,6 +7,7 @@ import { EventType } from "./message-events.js";
 import { insertRows, newMessage } from "./message-rows.js";
 import { enqueueMessages } from "./pending.js";
 import { publishEvents, stillOurs } from "./requeue.js";
+import { bestEffort } from "./redis-fallback.js";
 
 export const DEAD_LETTER_QUEUE = "_dead_letter";
 
@@ -71,9 +72,11 @@ export async function deadLetterClaims(
 
   await Promise.all(
     byQueue(ended).map((cs) =>
-      deps.scripts.remove(
-        deps.scripts.keys.queue(cs[0]!.row.scopeId, cs[0]!.row.queueId),
-        cs.map((c) => c.row.id),
+      bestEffort(deps, () =>
+        deps.scripts.remove(
+          deps.scripts.keys.queue(cs[0]!.row.scopeId, cs[0]!.row.queueId),
+          cs.map((c) => c.row.id),
+        ),
       ),
     ),
   );

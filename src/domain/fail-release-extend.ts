@@ -9,6 +9,7 @@ import { EventType } from "./message-events.js";
 import { requeueClaims } from "./requeue.js";
 import { backoffMs } from "./retry-policy.js";
 import { intIn, MAX_VISIBILITY_TIMEOUT_S, parseInput } from "./validation.js";
+import { bestEffort } from "./redis-fallback.js";
 
 const claimRef = { messageId: z.string(), claimToken: z.string().max(64, "at most 64 characters").nullish() };
 const FailInput = z.object({
@@ -73,6 +74,6 @@ export async function extend(deps: Deps, actor: Actor, input: unknown): Promise<
   );
   if (affected !== 1) throw new NotClaimOwnerError();
   const keys = deps.scripts.keys.queue(claim!.row.scopeId, claim!.row.queueId);
-  await deps.scripts.extend(keys, claim!.row.id, claim!.token, expiresAt.getTime());
+  await bestEffort(deps, () => deps.scripts.extend(keys, claim!.row.id, claim!.token, expiresAt.getTime()));
   return { ...claim!.row, claimExpiresAt: expiresAt };
 }

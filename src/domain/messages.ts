@@ -5,6 +5,7 @@ import { QueueNotFoundError, ScopeNotFoundError, ValidationError } from "../erro
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
 import type { Depth } from "../redis/scripts.js";
+import { withRedis } from "./redis-fallback.js";
 
 export const MAX_PAGE = 500;
 
@@ -60,12 +61,26 @@ export async function listMessages(db: Db, actor: Actor, f: MessageFilter): Prom
 export type QueueDepth = { pending: number; claimed: number; delayed: number };
 
 /** Read from the queue's Redis sets in one atomic step, so the three numbers agree. */
-export async function queueDepth(deps: Pick<Deps, "scripts" | "queues">, actor: Actor, queueId: string): Promise<QueueDepth> {
+export async function queueDepth(deps: Pick<Deps, "scripts" | "queues" | "db" | "clock">, actor: Actor, queueId: string): Promise<QueueDepth> {
   const q = await deps.queues.get(actor.tenantId, queueId);
   return depthOf(deps, q.scopeId, q.id);
 }
 
-export async function depthOf(deps: Pick<Deps, "scripts">, scopeId: string, queueId: string): Promise<QueueDepth> {
-  const d: Depth = await deps.scripts.depth(deps.scripts.keys.queue(scopeId, queueId));
-  return { pending: d.ready + d.delayed, claimed: d.claimed, delayed: d.delayed };
+export async function depthOf(deps: Pick<Deps, "scripts" | "db" | "clock">, scopeId: string, queueId: string): Promise<QueueDepth> {
+  return withRedis(
+    deps,
+    async () => {
+      const d: Depth = await deps.scripts.depth(deps.scripts.keys.queue(scopeId, queueId));
+      return { pending: d.ready + d.delayed, claimed: d.claimed, delayed: d.delayed };
+    },
+    // While Redis is down, MariaDB's counts (slower, and not one atomic snapshot).
+    async () => {
+      const [pending, claimed, delayed] = await Promise.all([
+        deps.db.message.count({ where: { queueId, state: "PENDING" } }),
+        deps.db.message.count({ where: { queueId, state: "CLAIMED" } }),
+        deps.db.message.count({ where: { queueId, state: "PENDING", visibleAt: { gt: new Date(deps.clock()) } } }),
+      ]);
+      return { pending, claimed, delayed };
+    },
+  );
 }

@@ -1,10 +1,12 @@
 import type { Message } from "../generated/prisma/client.js";
 import type { Deps } from "./deps.js";
 import { orderScore } from "./ordering.js";
+import { bestEffort } from "./redis-fallback.js";
 
 /**
  * Makes committed PENDING messages claimable: each goes into its queue's Redis pending
- * set with its order score, or into the delayed set until its visibleAt.
+ * set with its order score, or into the delayed set until its visibleAt. While Redis is
+ * down this is skipped: the rows are committed, and the reconciler enqueues them later.
  */
 export async function enqueueMessages(
   deps: Pick<Deps, "scripts" | "queues">,
@@ -22,10 +24,12 @@ export async function enqueueMessages(
     [...groups].map(async ([queueId, { tenantId, ms }]) => {
       const q = await deps.queues.get(tenantId, queueId);
       const a = admissions.get(queueId);
-      await deps.scripts.enqueue(
-        deps.scripts.keys.queue(q.scopeId, q.id),
-        ms.map((m) => ({ id: m.id, score: orderScore(q.ordering, m), visibleAt: m.visibleAt?.getTime() ?? 0 })),
-        a ? { reservation: a.reservation, dropped: a.dropped } : null,
+      await bestEffort(deps, () =>
+        deps.scripts.enqueue(
+          deps.scripts.keys.queue(q.scopeId, q.id),
+          ms.map((m) => ({ id: m.id, score: orderScore(q.ordering, m), visibleAt: m.visibleAt?.getTime() ?? 0 })),
+          a ? { reservation: a.reservation, dropped: a.dropped } : null,
+        ),
       );
     }),
   );

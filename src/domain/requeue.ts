@@ -3,6 +3,7 @@ import type { Deps } from "./deps.js";
 import { byQueue, claimCondition, type HeldClaim } from "./claims.js";
 import { messageEvent, type EventTypeName } from "./message-events.js";
 import { orderScore } from "./ordering.js";
+import { bestEffort } from "./redis-fallback.js";
 
 export type RequeueOptions = {
   now: number;
@@ -53,7 +54,7 @@ export async function requeueClaims(deps: Deps, claims: HeldClaim[], opts: Reque
         requeued.push(m);
         return { id: m.id, score: orderScore(q.ordering, m), visibleAt: opts.visibleAt(c) };
       });
-      await deps.scripts.requeue(deps.scripts.keys.queue(q.scopeId, q.id), opts.now, items);
+      await bestEffort(deps, () => deps.scripts.requeue(deps.scripts.keys.queue(q.scopeId, q.id), opts.now, items));
     }),
   );
   await publishEvents(deps, requeued, opts.event, at);
@@ -74,11 +75,11 @@ export async function stillOurs(deps: Pick<Deps, "db">, claims: HeldClaim[], sta
   return claims.filter((c) => ours.has(`${c.row.id}/${c.token}`));
 }
 
-/** Publishes one event per message, grouped per tenant channel. */
-export async function publishEvents(deps: Pick<Deps, "bus">, messages: Message[], type: EventTypeName, at: Date): Promise<void> {
+/** Publishes one event per message, grouped per tenant channel (lost while Redis is down; the relay resends completions). */
+export async function publishEvents(deps: Pick<Deps, "bus" | "scripts">, messages: Message[], type: EventTypeName, at: Date): Promise<void> {
   const byTenant = new Map<string, Message[]>();
   for (const m of messages) byTenant.set(m.tenantId, [...(byTenant.get(m.tenantId) ?? []), m]);
   await Promise.all(
-    [...byTenant].map(([tenantId, ms]) => deps.bus.publish(tenantId, ms.map((m) => messageEvent(type, m, at)))),
+    [...byTenant].map(([tenantId, ms]) => bestEffort(deps, () => deps.bus.publish(tenantId, ms.map((m) => messageEvent(type, m, at))))),
   );
 }

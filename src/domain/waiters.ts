@@ -84,7 +84,7 @@ const DEPTH_EVERY_MS = 100;
  * one read at most DEPTH_EVERY_MS later, and only a changed depth is sent.
  */
 export async function depthChangesOf(
-  deps: Pick<Deps, "db" | "bus" | "scripts" | "queues">,
+  deps: Pick<Deps, "db" | "bus" | "scripts" | "queues" | "clock">,
   actor: Actor,
   queueId: string,
 ): Promise<AsyncIterableIterator<QueueDepth>> {

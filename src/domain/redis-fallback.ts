@@ -1,0 +1,22 @@
+import type { Deps } from "./deps.js";
+
+const CONNECTION_ERROR = /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|max retries per request/i;
+
+/**
+ * Runs a Redis step of an operation; while Redis cannot be reached, runs `fallback`
+ * instead. MariaDB holds the record, so the operation stays correct without Redis; the
+ * reconciler brings Redis back in line when it returns. Other errors are real and thrown.
+ */
+export async function withRedis<T>(deps: Pick<Deps, "scripts">, step: () => Promise<T>, fallback: () => Promise<T> | T): Promise<T> {
+  if (!deps.scripts.available()) return fallback();
+  try {
+    return await step();
+  } catch (err) {
+    if (deps.scripts.available() && !CONNECTION_ERROR.test(`${(err as Error).name} ${(err as Error).message}`)) throw err;
+    return fallback();
+  }
+}
+
+/** A Redis step whose effect the reconciler or the completion relay will redo if it is lost. */
+export const bestEffort = (deps: Pick<Deps, "scripts">, step: () => Promise<unknown>): Promise<unknown> =>
+  withRedis(deps, step, () => undefined);
