@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { startPrivateRedis, type PrivateRedis } from "./support/redis-server.js";
-import { CLAIM, COMPLETE, COMPLETE_BATCH, DEPTH, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
+import { CLAIM, COMPLETE, COMPLETE_BATCH, DEPTH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 import { REPAIR_GRACE_MS } from "../src/domain/reconcile.js";
 
 let redis: PrivateRedis;

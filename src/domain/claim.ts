@@ -58,15 +58,24 @@ export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<M
 
 type Claim = { n: number; now: number; visibilityMs: number; claimedBy: string; keyId: string };
 
+/** Rounds of popping again when popped ids turned out unclaimable (expired, not swept yet). */
+const MAX_ROUNDS = 5;
+
 async function claimThroughRedis(deps: Deps, q: QueueInfo, c: Claim): Promise<Message[]> {
   const keys = deps.scripts.keys.queue(q.scopeId, q.id);
-  const got = await deps.scripts.claim(keys, { now: c.now, visibilityMs: c.visibilityMs, tokens: Array.from({ length: c.n }, newToken) });
-  if (!got.length) return [];
-  const claimed = await recordClaims(deps.db, got, c);
-  const ok = new Set(claimed.map((m) => m.id));
-  // the record says these are not claimable (expired, or ended meanwhile): drop their locks
-  const stale = got.filter((g) => !ok.has(g.id));
-  if (stale.length) await deps.scripts.settle(keys, c.now, stale);
+  const claimed: Message[] = [];
+  for (let round = 0; round < MAX_ROUNDS && claimed.length < c.n; round++) {
+    const wanted = c.n - claimed.length;
+    const got = await deps.scripts.claim(keys, { now: c.now, visibilityMs: c.visibilityMs, tokens: Array.from({ length: wanted }, newToken) });
+    if (!got.length) break;
+    const mine = await recordClaims(deps.db, got, c);
+    claimed.push(...mine);
+    const ok = new Set(mine.map((m) => m.id));
+    // the record says these are not claimable (expired, or ended meanwhile): drop their locks
+    const stale = got.filter((g) => !ok.has(g.id));
+    if (!stale.length) break;
+    await deps.scripts.settle(keys, c.now, stale);
+  }
   return claimed;
 }
 

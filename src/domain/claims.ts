@@ -33,6 +33,9 @@ export async function loadHeldClaims(
     const token = item.claimToken ?? (row.claimKeyId === actor.keyId ? row.claimToken : null);
     if (!token || token !== row.claimToken) throw new NotClaimOwnerError();
     if (!row.claimExpiresAt || row.claimExpiresAt.getTime() <= now) throw new NotClaimOwnerError();
+    if (row.expiresAt && row.expiresAt.getTime() <= now) {
+      throw new InvalidStateError(`the message expired at ${row.expiresAt.toISOString()}`);
+    }
     return { row, token };
   });
 }
@@ -40,14 +43,16 @@ export async function loadHeldClaims(
 /**
  * The WHERE clause that makes a write to claimed rows conditional on each claim still
  * being the one named (its token), and either still live or already lapsed. MariaDB is
- * the arbiter: a claim that lapsed or was taken again is simply not matched.
+ * the arbiter: a claim that lapsed or was taken again is simply not matched, and a live
+ * write is refused on a message past its ttl or deadline (the expiry enforcer ends it).
  */
 export function claimCondition(claims: HeldClaim[], when: "live" | "lapsed", now: Date): { sql: string; params: unknown[] } {
   return {
     sql: `id IN (${claims.map(() => "?").join(", ")}) AND state = 'CLAIMED'
       AND claimExpiresAt ${when === "live" ? ">" : "<="} ?
-      AND claimToken = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END`,
-    params: [...claims.map((c) => c.row.id), now, ...claims.flatMap((c) => [c.row.id, c.token])],
+      AND claimToken = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END${when === "live" ? `
+      AND (expiresAt IS NULL OR expiresAt > ?)` : ""}`,
+    params: [...claims.map((c) => c.row.id), now, ...claims.flatMap((c) => [c.row.id, c.token]), ...(when === "live" ? [now] : [])],
   };
 }
 

@@ -46,6 +46,10 @@ export function createKeys(prefix: string) {
     agentLease(agent: string): string {
       return `${prefix}:agent:${agent}:lease`;
     },
+    /** Where an agent keeps how far it has got, shared by whichever process sweeps next. */
+    agentMark(agent: string): string {
+      return `${prefix}:agent:${agent}:mark`;
+    },
     /** Pattern matching every key this deployment owns (tests clean up with it). */
     all: `${prefix}:*`,
   };

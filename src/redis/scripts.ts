@@ -44,7 +44,7 @@ declare module "ioredis" {
     remove(pending: string, delayed: string, scores: string, claims: string, locks: string, ...ids: string[]): Result<number, Context>;
     extend(claims: string, locks: string, id: string, token: string, expiresAt: number): Result<number, Context>;
     promote(pending: string, delayed: string, scores: string, now: number, limit: number): Result<number, Context>;
-    age(pending: string, now: number, stepMs: number, limit: number): Result<number, Context>;
+    age(pending: string, now: number, stepMs: number, limit: number, offset: number): Result<[number, number], Context>;
     releaseLease(lease: string, holder: string): Result<number, Context>;
     repair(
       pending: string,
@@ -144,13 +144,33 @@ export class QueueScripts {
     return this.redis.promote(q.pending, q.delayed, q.scores, now, limit);
   }
 
-  /** Priority aging of a PRIORITY queue; `sinceEpochMs` is now in the ordering epoch. */
-  async age(q: QueueKeys, sinceEpochMs: number, stepMs: number, limit: number): Promise<number> {
-    return this.redis.age(q.pending, sinceEpochMs, stepMs, limit);
+  /**
+   * Priority aging of a PRIORITY queue, `chunk` members per script call so Redis is
+   * never blocked long; `sinceEpochMs` is now in the ordering epoch.
+   */
+  async age(q: QueueKeys, sinceEpochMs: number, stepMs: number, chunk: number): Promise<number> {
+    let raised = 0;
+    let offset = 0;
+    do {
+      const [n, next] = await this.redis.age(q.pending, sinceEpochMs, stepMs, chunk, offset);
+      raised += n;
+      offset = next;
+    } while (offset > 0);
+    return raised;
   }
 
   async takeLease(lease: string, holder: string, ms: number): Promise<boolean> {
     return (await this.redis.set(lease, holder, "PX", ms, "NX")) === "OK";
+  }
+
+  /** How far an agent has got (ms), as the last sweep, in any process, left it. */
+  async readMark(agent: string): Promise<number | null> {
+    const v = await this.redis.get(this.keys.agentMark(agent));
+    return v === null ? null : Number(v);
+  }
+
+  async writeMark(agent: string, ms: number): Promise<void> {
+    await this.redis.set(this.keys.agentMark(agent), String(ms));
   }
 
   async releaseLease(lease: string, holder: string): Promise<void> {

@@ -10,17 +10,18 @@
   ARGV[1] now (ms since the ordering epoch)
   ARGV[2] aging step (ms)
   ARGV[3] most members to look at in this call
+  ARGV[4] where to start among the LOW and BACKGROUND members (0 = the first)
 
-  Returns the number of messages raised.
+  Returns { raised, next }: next is where the following call starts, 0 when done.
 ]]
 local rcall = redis.call
 local pendingKey = KEYS[1]
-local now, step, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, step, limit, offset = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local SPAN = 1099511627776 -- 2^40
 local TIER = 1001 * SPAN
 local LOW, NORMAL = 3, 2
 
-local members = rcall("ZRANGEBYSCORE", pendingKey, LOW * TIER, "+inf", "WITHSCORES", "LIMIT", 0, limit)
+local members = rcall("ZRANGEBYSCORE", pendingKey, LOW * TIER, "+inf", "WITHSCORES", "LIMIT", offset, limit)
 local raised = 0
 for i = 1, #members, 2 do
   local id, score = members[i], tonumber(members[i + 1])
@@ -33,4 +34,7 @@ for i = 1, #members, 2 do
     raised = raised + 1
   end
 end
-return raised
+-- raised members left the range, so the next chunk starts that much earlier
+local next = 0
+if #members / 2 == limit then next = offset + limit - raised end
+return { raised, next }
