@@ -29,15 +29,12 @@ for i = 3, 2 + drops do
   rcall("HDEL", scoresKey, ARGV[i])
 end
 
+--- @include "includes/addClaimable"
+
 local n = 0
 for i = 3 + drops, #ARGV, 3 do
-  local id, score, visibleAt = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  if visibleAt > 0 then
-    rcall("ZADD", delayedKey, visibleAt, id)
-    rcall("HSET", scoresKey, id, score)
-  else
-    rcall("ZADD", pendingKey, score, id)
-  end
+  -- 0 = visible now; any later time delays it
+  addClaimable(pendingKey, delayedKey, scoresKey, ARGV[i], ARGV[i + 1], ARGV[i + 2], 0)
   n = n + 1
 end
 

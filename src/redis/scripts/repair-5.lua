@@ -26,17 +26,14 @@ local function clear(id)
   rcall("HDEL", locksKey, id)
 end
 
+--- @include "includes/addClaimable"
+
 local n = 0
 for i = 2, #ARGV, 4 do
   local op, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   clear(id)
   if op == "requeue" then
-    if tonumber(b) > now then
-      rcall("ZADD", delayedKey, b, id)
-      rcall("HSET", scoresKey, id, a)
-    else
-      rcall("ZADD", pendingKey, a, id)
-    end
+    addClaimable(pendingKey, delayedKey, scoresKey, id, a, b, now)
   elseif op == "relock" then
     rcall("HSET", locksKey, id, a)
     rcall("ZADD", claimsKey, b, id)

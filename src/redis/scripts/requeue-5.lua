@@ -20,17 +20,14 @@ local rcall = redis.call
 local pendingKey, delayedKey, scoresKey, claimsKey, locksKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[1])
 
+--- @include "includes/addClaimable"
+
 local n = 0
 for i = 2, #ARGV, 3 do
-  local id, score, visibleAt = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local id = ARGV[i]
   rcall("HDEL", locksKey, id)
   rcall("ZREM", claimsKey, id)
-  if visibleAt > now then
-    rcall("ZADD", delayedKey, visibleAt, id)
-    rcall("HSET", scoresKey, id, score)
-  else
-    rcall("ZADD", pendingKey, score, id)
-  end
+  addClaimable(pendingKey, delayedKey, scoresKey, id, ARGV[i + 1], ARGV[i + 2], now)
   n = n + 1
 end
 return n
