@@ -4,7 +4,7 @@ import type { Actor } from "./domain/actor.js";
 import type { Deps } from "./domain/deps.js";
 import { claim, isFreshClaim } from "./domain/claim.js";
 import { complete } from "./domain/complete.js";
-import { getMessage, listMessages, depthOf, queueDepth, type MessageFilter } from "./domain/messages.js";
+import { getMessage, listMessages, depthOfQueue, queueDepth, type MessageFilter } from "./domain/messages.js";
 import { publish } from "./domain/publish.js";
 import { createQueue, getQueue, changeQueueState } from "./domain/queues.js";
 import { createScope, getScope, listScopes, changeScopeState } from "./domain/scopes.js";
@@ -27,8 +27,8 @@ export class Services {
   queue = (a: Actor, id: string) => getQueue(this.deps.db, a, id);
   createQueue = (a: Actor, input: unknown) => createQueue(this.deps, a, input);
   changeQueueState = (a: Actor, id: string, action: LifecycleAction) => changeQueueState(this.deps, a, id, action);
-  queueDepth = (a: Actor, queueId: string) => queueDepth(this.deps, a, queueId);
-  depthOf = (q: Queue) => depthOf(this.deps, q.scopeId, q.id);
+  queueDepth = (a: Actor, queueId: string, consumerGroup?: string | null) => queueDepth(this.deps, a, queueId, consumerGroup);
+  depthOf = (q: Queue) => depthOfQueue(this.deps, q);
 
   message = (a: Actor, id: string) => getMessage(this.deps.db, a, id);
   messages = (a: Actor, f: MessageFilter) => listMessages(this.deps.db, a, f);

@@ -4,6 +4,7 @@ import {
   buildSchema,
   isEnumType,
   isInputObjectType,
+  isNonNullType,
   isObjectType,
   printSchema,
   type GraphQLArgument,
@@ -56,8 +57,14 @@ describe("the contract's schema (spec/api-contract.md §4)", () => {
             continue;
           }
           if (String(m.type) !== String(f.type)) problems.push(`${name}: ${m.type} ≠ ${f.type}`);
-          const args = (x: readonly GraphQLArgument[]) => x.map(describeArg).sort();
-          if (args(m.args).join() !== args(f.args).join()) problems.push(`${name}(${args(m.args)}) ≠ (${args(f.args)})`);
+          for (const a of f.args) {
+            const mine = m.args.find((x) => x.name === a.name);
+            if (!mine || describeArg(mine) !== describeArg(a)) problems.push(`${name}(${a.name}): ${mine ? describeArg(mine) : "missing"} ≠ ${describeArg(a)}`);
+          }
+          // the contract allows extra arguments, as long as a client may leave them out
+          for (const extra of m.args.filter((x) => !f.args.some((a) => a.name === x.name))) {
+            if (isNonNullType(extra.type) && extra.defaultValue === undefined) problems.push(`${name}(${extra.name}) is required`);
+          }
         }
       }
     }

@@ -3,6 +3,7 @@ import type { HeldClaim } from "../domain/claims.js";
 import { deadLetterClaims } from "../domain/dead-letter.js";
 import { EventType } from "../domain/message-events.js";
 import { requeueClaims } from "../domain/requeue.js";
+import { deadLetterDelivery, lapsedDeliveries, requeueDelivery } from "../domain/deliveries.js";
 import { SWEEP_BATCH, type Agent } from "./agent.js";
 
 /**
@@ -37,7 +38,22 @@ export function visibilityEnforcer(deps: Deps): Agent {
         event: EventType.failed,
       });
       const deadLettered = await deadLetterClaims(deps, dead, { now, when: "lapsed", reason });
-      return requeued.length + deadLettered.length;
+      return requeued.length + deadLettered.length + (await lapsedGroupClaims(deps, now));
     },
   };
+}
+
+/** The same for the deliveries of BROADCAST queues, each group on its own. */
+async function lapsedGroupClaims(deps: Deps, now: number): Promise<number> {
+  let n = 0;
+  for (const h of await lapsedDeliveries(deps, now, SWEEP_BATCH)) {
+    const q = await deps.queues.get(h.message.tenantId, h.message.queueId);
+    const reason = `claim lapsed after its visibility timeout (attempt ${h.delivery.attempts})`;
+    const done =
+      h.delivery.attempts >= q.maxRetries
+        ? await deadLetterDelivery(deps, h, { now, when: "lapsed", reason })
+        : await requeueDelivery(deps, h, { now, when: "lapsed", visibleAt: now, attemptsDelta: 0, failureReason: reason, event: EventType.failed });
+    if (done) n++;
+  }
+  return n;
 }

@@ -7,6 +7,8 @@ import type { Deps } from "./deps.js";
 import { EventType, messageEvent } from "./message-events.js";
 import { bestEffort, withRedis } from "./redis-fallback.js";
 import type { Db } from "../db/client.js";
+import { joinGroup } from "./consumer-groups.js";
+import { claimForGroup } from "./deliveries.js";
 import type { QueueInfo } from "./queue-directory.js";
 import { intIn, parseInput, text, visibilityTimeoutS } from "./validation.js";
 
@@ -36,9 +38,9 @@ const serving = (q: QueueInfo): boolean =>
 export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<Message[]> {
   const data = parseInput(ClaimInput, input, "input");
   const q = await deps.queues.get(actor.tenantId, data.queueId);
-  if (q.consumerMode === "BROADCAST") {
-    // TODO(2026-11-29): consumer groups come with the reliability issue (#3).
-    throw new ValidationError([{ field: "input.consumerGroup", message: "broadcast queues are not served yet" }]);
+  const broadcast = q.consumerMode === "BROADCAST";
+  if (broadcast && !data.consumerGroup) {
+    throw new ValidationError([{ field: "input.consumerGroup", message: "is required on BROADCAST queues" }]);
   }
   if (!serving(q)) return [];
 
@@ -50,7 +52,10 @@ export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<M
     claimedBy: data.consumerId ?? actor.keyId,
     keyId: actor.keyId,
   };
-  const claimed = await withRedis(deps, () => claimThroughRedis(deps, q, claim), () => claimFromMariaDb(deps, q, claim));
+  const claimed = broadcast
+    ? // TODO(2026-11-29): no MariaDB-only path for consumer groups yet; they wait for Redis.
+      await withRedis(deps, async () => claimForGroup(deps, q, await joinGroup(deps, q, data.consumerGroup!), claim), () => [])
+    : await withRedis(deps, () => claimThroughRedis(deps, q, claim), () => claimFromMariaDb(deps, q, claim));
   for (const m of claimed) freshClaims.add(m);
   await bestEffort(deps, () => deps.bus.publish(actor.tenantId, claimed.map((m) => messageEvent(EventType.claimed, m, new Date(now)))));
   return claimed;

@@ -4,6 +4,7 @@ import { NotClaimOwnerError } from "../errors.js";
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
 import { claimCondition, loadHeldClaims } from "./claims.js";
+import { broadcastIds, deadLetterDelivery, extendDelivery, loadHeldDeliveries, requeueDelivery } from "./deliveries.js";
 import { deadLetterClaims } from "./dead-letter.js";
 import { EventType } from "./message-events.js";
 import { requeueClaims } from "./requeue.js";
@@ -26,9 +27,26 @@ const ExtendInput = z.object({ ...claimRef, extendByS: intIn(1, MAX_VISIBILITY_T
  */
 export async function fail(deps: Deps, actor: Actor, input: unknown): Promise<Message> {
   const p = parseInput(FailInput, input, "input");
+  const now = deps.clock();
+  const group = await heldDelivery(deps, actor, p);
+  if (group) {
+    const q = await deps.queues.get(actor.tenantId, group.message.queueId);
+    const m =
+      (p.retryable ?? true) && group.delivery.attempts < q.maxRetries
+        ? await requeueDelivery(deps, group, {
+            now,
+            when: "live",
+            visibleAt: now + backoffMs(group.delivery.attempts, deps.retry, deps.random),
+            attemptsDelta: 0,
+            failureReason: p.reason,
+            event: EventType.failed,
+          })
+        : await deadLetterDelivery(deps, group, { now, when: "live", reason: p.reason });
+    if (!m) throw new NotClaimOwnerError();
+    return m;
+  }
   const [claim] = await loadHeldClaims(deps, actor, [p], "input");
   const q = await deps.queues.get(actor.tenantId, claim!.row.queueId);
-  const now = deps.clock();
   const [m] =
     (p.retryable ?? true) && claim!.row.attempts < q.maxRetries
       ? await requeueClaims(deps, [claim!], {
@@ -47,8 +65,20 @@ export async function fail(deps: Deps, actor: Actor, input: unknown): Promise<Me
 /** release: hands the message back, pending after delayS, without counting the try. */
 export async function release(deps: Deps, actor: Actor, input: unknown): Promise<Message> {
   const p = parseInput(ReleaseInput, input, "input");
-  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
   const now = deps.clock();
+  const group = await heldDelivery(deps, actor, p);
+  if (group) {
+    const m = await requeueDelivery(deps, group, {
+      now,
+      when: "live",
+      visibleAt: now + (p.delayS ?? 0) * 1000,
+      attemptsDelta: -1,
+      event: EventType.released,
+    });
+    if (!m) throw new NotClaimOwnerError();
+    return m;
+  }
+  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
   const [m] = await requeueClaims(deps, [claim!], {
     now,
     when: "live",
@@ -63,9 +93,11 @@ export async function release(deps: Deps, actor: Actor, input: unknown): Promise
 /** extend: the live claim now lapses extendByS seconds from now. */
 export async function extend(deps: Deps, actor: Actor, input: unknown): Promise<Message> {
   const p = parseInput(ExtendInput, input, "input");
-  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
   const now = deps.clock();
   const expiresAt = new Date(now + p.extendByS * 1000);
+  const group = await heldDelivery(deps, actor, p);
+  if (group) return extendDelivery(deps, group, now, expiresAt);
+  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
   const where = claimCondition([claim!], "live", new Date(now));
   const affected = await deps.db.$executeRawUnsafe(
     `UPDATE messages SET claimExpiresAt = ? WHERE ${where.sql}`,
@@ -76,4 +108,10 @@ export async function extend(deps: Deps, actor: Actor, input: unknown): Promise<
   const keys = deps.scripts.keys.queue(claim!.row.scopeId, claim!.row.queueId);
   await bestEffort(deps, () => deps.scripts.extend(keys, claim!.row.id, claim!.token, expiresAt.getTime()));
   return { ...claim!.row, claimExpiresAt: expiresAt };
+}
+
+/** The caller's delivery when the message is in a BROADCAST queue, else null. */
+async function heldDelivery(deps: Deps, actor: Actor, p: { messageId: string; claimToken?: string | null }) {
+  if (!(await broadcastIds(deps, actor, [p.messageId])).size) return null;
+  return (await loadHeldDeliveries(deps, actor, [p]))[0]!;
 }

@@ -6,6 +6,7 @@ import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
 import type { Depth } from "../redis/scripts.js";
 import { withRedis } from "./redis-fallback.js";
+import type { QueueInfo } from "./queue-directory.js";
 
 export const MAX_PAGE = 500;
 
@@ -61,25 +62,56 @@ export async function listMessages(db: Db, actor: Actor, f: MessageFilter): Prom
 export type QueueDepth = { pending: number; claimed: number; delayed: number };
 
 /** Read from the queue's Redis sets in one atomic step, so the three numbers agree. */
-export async function queueDepth(deps: Pick<Deps, "scripts" | "queues" | "db" | "clock">, actor: Actor, queueId: string): Promise<QueueDepth> {
+export async function queueDepth(
+  deps: Pick<Deps, "scripts" | "queues" | "db" | "clock">,
+  actor: Actor,
+  queueId: string,
+  consumerGroup?: string | null,
+): Promise<QueueDepth> {
   const q = await deps.queues.get(actor.tenantId, queueId);
-  return depthOf(deps, q.scopeId, q.id);
+  return depthOfQueue(deps, q, consumerGroup);
 }
 
-export async function depthOf(deps: Pick<Deps, "scripts" | "db" | "clock">, scopeId: string, queueId: string): Promise<QueueDepth> {
+/**
+ * A COMPETING queue's depth; a BROADCAST queue's is that of one consumer group, or
+ * without a group the sum over its groups (each message counted once per group).
+ */
+export async function depthOfQueue(
+  deps: Pick<Deps, "scripts" | "db" | "clock">,
+  q: Pick<QueueInfo, "id" | "scopeId" | "consumerMode">,
+  consumerGroup?: string | null,
+): Promise<QueueDepth> {
+  if (q.consumerMode !== "BROADCAST") return depthOf(deps, q.scopeId, q.id);
+  const groups = await deps.db.consumerGroup.findMany({ where: { queueId: q.id, ...(consumerGroup ? { name: consumerGroup } : {}) } });
+  const each = await Promise.all(groups.map((g) => depthOf(deps, q.scopeId, q.id, g.id)));
+  return each.reduce((a, d) => ({ pending: a.pending + d.pending, claimed: a.claimed + d.claimed, delayed: a.delayed + d.delayed }), {
+    pending: 0,
+    claimed: 0,
+    delayed: 0,
+  });
+}
+
+async function depthOf(deps: Pick<Deps, "scripts" | "db" | "clock">, scopeId: string, queueId: string, groupId?: string): Promise<QueueDepth> {
   return withRedis(
     deps,
     async () => {
-      const d: Depth = await deps.scripts.depth(deps.scripts.keys.queue(scopeId, queueId));
+      const d: Depth = await deps.scripts.depth(deps.scripts.keys.queue(scopeId, queueId, groupId));
       return { pending: d.ready + d.delayed, claimed: d.claimed, delayed: d.delayed };
     },
     // While Redis is down, MariaDB's counts (slower, and not one atomic snapshot).
     async () => {
-      const [pending, claimed, delayed] = await Promise.all([
-        deps.db.message.count({ where: { queueId, state: "PENDING" } }),
-        deps.db.message.count({ where: { queueId, state: "CLAIMED" } }),
-        deps.db.message.count({ where: { queueId, state: "PENDING", visibleAt: { gt: new Date(deps.clock()) } } }),
-      ]);
+      const later = { gt: new Date(deps.clock()) };
+      const [pending, claimed, delayed] = groupId
+        ? await Promise.all([
+            deps.db.delivery.count({ where: { groupId, state: "PENDING" } }),
+            deps.db.delivery.count({ where: { groupId, state: "CLAIMED" } }),
+            deps.db.delivery.count({ where: { groupId, state: "PENDING", visibleAt: later } }),
+          ])
+        : await Promise.all([
+            deps.db.message.count({ where: { queueId, state: "PENDING" } }),
+            deps.db.message.count({ where: { queueId, state: "CLAIMED" } }),
+            deps.db.message.count({ where: { queueId, state: "PENDING", visibleAt: later } }),
+          ]);
       return { pending, claimed, delayed };
     },
   );

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/client.js";
-import type { Message } from "../generated/prisma/client.js";
+import type { Delivery, Message } from "../generated/prisma/client.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { IdempotencyConflictError, QueuePausedError, ScopePausedError, ValidationError, type ErrorDetail } from "../errors.js";
 import type { Actor } from "./actor.js";
@@ -12,6 +12,7 @@ import { insertRows, newMessage } from "./message-rows.js";
 import { admit, admittedOf, dropOldest, release, type Admission } from "./admission.js";
 import { DEAD_LETTER_QUEUE, deadLetterCopy } from "./dead-letter.js";
 import { publishEvents } from "./requeue.js";
+import { enqueueDeliveries, fanOut } from "./consumer-groups.js";
 import type { QueueInfo } from "./queue-directory.js";
 import {
   date,
@@ -102,23 +103,27 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
   const admission = await admit(deps, [...queues.values()], rows, now);
   const admitted = rows.filter((r) => !admission.overflow.has(r.id));
   const bounded = admission.queues.size > 0 || admission.overflow.size > 0;
+  const broadcast = new Set([...queues.values()].filter((q) => q.consumerMode === "BROADCAST").map((q) => q.id));
   let written: Written;
   try {
     written =
-      rows.some((r) => r.idempotencyKey) || bounded
-        ? await deps.db.$transaction((tx) => writeAll(deps, tx as unknown as Db, admitted, rows, admission, createdAt, prefix))
-        : (await insertRows(deps.db, rows), { results: rows.map((message) => ({ message, duplicate: false })), dead: [], copies: [], dropped: [] });
+      rows.some((r) => r.idempotencyKey) || bounded || broadcast.size
+        ? await deps.db.$transaction((tx) => writeAll(deps, tx as unknown as Db, admitted, rows, admission, broadcast, createdAt, prefix))
+        : (await insertRows(deps.db, rows), { results: rows.map((message) => ({ message, duplicate: false })), dead: [], copies: [], dropped: [], deliveries: [], unheard: [] });
   } catch (err) {
     await release(deps, admission);
     throw err;
   }
-  const { results, dead, copies, dropped } = written;
+  const { results, dead, copies, dropped, deliveries, unheard } = written;
 
-  const fresh = results.filter((r) => !r.duplicate && r.message.state === "PENDING").map((r) => r.message);
+  const fresh = results.filter((r) => !r.duplicate && (r.message.state === "PENDING" || unheard.includes(r.message))).map((r) => r.message);
   const droppedByQueue = new Map<string, string[]>();
   for (const d of dropped) droppedByQueue.set(d.queueId, [...(droppedByQueue.get(d.queueId) ?? []), d.id]);
-  await enqueueMessages(deps, [...fresh, ...copies], admittedOf(admission, droppedByQueue));
+  const competing = [...fresh, ...copies].filter((m) => !broadcast.has(m.queueId));
+  await enqueueMessages(deps, competing, admittedOf(admission, droppedByQueue));
+  await enqueueDeliveries(deps, deliveries, new Map(fresh.map((m) => [m.id, m])));
   await publishEvents(deps, [...fresh, ...copies], EventType.published, createdAt);
+  await publishEvents(deps, unheard, EventType.completed, createdAt);
   await publishEvents(deps, dead, EventType.deadLettered, createdAt);
   await publishEvents(deps, dropped, EventType.expired, createdAt);
   return results;
@@ -136,7 +141,15 @@ async function acceptingQueue(deps: Deps, actor: Actor, queueId: string, field: 
   return q;
 }
 
-type Written = { results: PublishResult[]; dead: Message[]; copies: Message[]; dropped: Message[] };
+type Written = {
+  results: PublishResult[];
+  dead: Message[];
+  copies: Message[];
+  dropped: Message[];
+  /** BROADCAST: one per group of each new message, and the messages no group was there to hear */
+  deliveries: Delivery[];
+  unheard: Message[];
+};
 
 /**
  * The transactional write: admitted rows (idempotency checked), newcomers that did not
@@ -148,6 +161,7 @@ async function writeAll(
   admitted: Message[],
   all: Message[],
   admission: Admission,
+  broadcast: Set<string>,
   at: Date,
   prefix: BatchPrefix,
 ): Promise<Written> {
@@ -168,7 +182,10 @@ async function writeAll(
   const dropped: Message[] = [];
   const mine = new Set(all.map((r) => r.id));
   for (const [queueId, a] of admission.queues) dropped.push(...(await dropOldest(tx, queueId, a.drops, at, mine)));
-  return { results: all.map((r) => byId.get(r.id)!), dead, copies, dropped };
+  const toGroups = admitted.filter((r, i) => broadcast.has(r.queueId) && !fits[i]!.duplicate);
+  const { deliveries, unheard } = await fanOut(tx, toGroups, at);
+  for (const u of unheard) byId.set(u.id, { message: u, duplicate: false });
+  return { results: all.map((r) => byId.get(r.id)!), dead, copies, dropped, deliveries, unheard };
 }
 
 async function insertIdempotent(tx: Db, rows: Message[], fieldOf: (r: Message) => string): Promise<PublishResult[]> {

@@ -7,7 +7,7 @@ import { EventType, messageEvent, type MessageEvent } from "./message-events.js"
 import { getQueue } from "./queues.js";
 import { getScope } from "./scopes.js";
 import { text } from "./validation.js";
-import { depthOf, type QueueDepth } from "./messages.js";
+import { depthOfQueue, type QueueDepth } from "./messages.js";
 
 /** Events are at-least-once (the completion relay may resend); readers get each id once. */
 const byEventId = (e: MessageEvent) => e.eventId;
@@ -94,7 +94,7 @@ export async function depthChangesOf(
   let timer: NodeJS.Timeout | null = null;
   const read = async () => {
     timer = null;
-    const d = await depthOf(deps, q.scopeId, q.id);
+    const d = await depthOfQueue(deps, q);
     const key = JSON.stringify(d);
     if (key !== last) {
       last = key;

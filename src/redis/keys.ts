@@ -24,8 +24,9 @@ export type Keys = ReturnType<typeof createKeys>;
 
 export function createKeys(prefix: string) {
   return {
-    queue(scopeId: string, queueId: string): QueueKeys {
-      const base = `${prefix}:{s:${scopeId}}:q:${queueId}`;
+    queue(scopeId: string, queueId: string, groupId?: string): QueueKeys {
+      // a consumer group of a BROADCAST queue has the same structures of its own
+      const base = `${prefix}:{s:${scopeId}}:q:${queueId}${groupId ? `:g:${groupId}` : ""}`;
       return {
         pending: `${base}:pending`,
         delayed: `${base}:delayed`,

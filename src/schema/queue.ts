@@ -62,8 +62,11 @@ builder.queryFields((t) => ({
   queueDepth: t.field({
     type: QueueDepthRef,
     authScopes: { canView: true },
-    args: { queueId: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.queueDepth(actorOf(ctx), String(a.queueId)),
+    args: {
+      queueId: t.arg.id({ required: true }),
+      consumerGroup: t.arg.string({ description: "BROADCAST queues: one group's depth; without it, the sum over the groups." }),
+    },
+    resolve: (_r, a, ctx) => ctx.services.queueDepth(actorOf(ctx), String(a.queueId), a.consumerGroup),
   }),
 }));
 
