@@ -35,7 +35,11 @@ export class Reconciler {
   constructor(private readonly deps: Deps) {}
 
   async run(now: number): Promise<QueueRepair[]> {
-    const queues = await this.deps.db.queue.findMany({ select: { id: true, scopeId: true, tenantId: true, ordering: true } });
+    // TODO(2026-11-29): consumer groups' Redis sets (BROADCAST queues) are not reconciled yet.
+    const queues = await this.deps.db.queue.findMany({
+      where: { consumerMode: "COMPETING" },
+      select: { id: true, scopeId: true, tenantId: true, ordering: true },
+    });
     const stillSeen = new Set<string>();
     const repairs: QueueRepair[] = [];
     for (const q of queues) {
