@@ -48,7 +48,7 @@ async function states(queueId: string) {
   return counts;
 }
 /** The bodies of the repair reports in the scope's _integrity queue. */
-async function integrityReports(): Promise<{ kind: string; queueId: string; requeued: number; relocked: number; removed: number }[]> {
+async function integrityReports(): Promise<{ kind: string; queueId: string; consumerGroup: string | null; requeued: number; relocked: number; removed: number }[]> {
   const scope = await s.gql(`query($s: ID!) { scope(id: $s) { queues { id slug } } }`, { s: scopeId });
   const integrityId = scope.data.scope.queues.find((q: { slug: string }) => q.slug === "_integrity").id;
   const r = await s.gql(`query($q: ID!) { messages(queueId: $q, first: 500) { edges { node { messageType body } } } }`, { q: integrityId });
@@ -107,5 +107,34 @@ describe("Redis loses its state", () => {
     expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS - 1)).toBe(0);
     expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS)).toBeGreaterThanOrEqual(20);
     expect(await depth(queueId)).toEqual({ pending: 15, claimed: 5, delayed: 0 });
+  });
+
+  it("rebuilds consumer groups of a BROADCAST queue too: each group's pending and claimed deliveries", async () => {
+    const queueId = await createQueue(s, scopeId, { consumerMode: "BROADCAST", visibilityTimeoutS: 600 });
+    const CLAIM_GROUP = `mutation($i: ClaimInput!) { claim(input: $i) { id claimToken } }`;
+    const GROUP_DEPTH = `query($q: ID!, $g: String) { queueDepth(queueId: $q, consumerGroup: $g) { pending claimed delayed } }`;
+    for (const g of ["a", "b"]) await s.gql(CLAIM_GROUP, { i: { queueId, consumerGroup: g } });
+    await publish(queueId, 50);
+    const held = (await s.gql(CLAIM_GROUP, { i: { queueId, consumerGroup: "a", batchSize: 10 } })).data.claim as Claimed[];
+    expect(held).toHaveLength(10);
+
+    await redis.flushAll();
+    expect(await reconcile()).toBeGreaterThanOrEqual(100);
+    expect((await s.gql(GROUP_DEPTH, { q: queueId, g: "a" })).data.queueDepth).toEqual({ pending: 40, claimed: 10, delayed: 0 });
+    expect((await s.gql(GROUP_DEPTH, { q: queueId, g: "b" })).data.queueDepth).toEqual({ pending: 50, claimed: 0, delayed: 0 });
+
+    await complete(held);
+    for (const g of ["a", "b"]) {
+      const rest = (await s.gql(CLAIM_GROUP, { i: { queueId, consumerGroup: g, batchSize: 100 } })).data.claim as Claimed[];
+      expect(rest).toHaveLength(g === "a" ? 40 : 50);
+      await complete(rest);
+    }
+    expect(await states(queueId)).toEqual({ COMPLETED: 50 });
+    expect((await integrityReports()).filter((b) => b.queueId === queueId).map((b) => [b.consumerGroup, b.requeued, b.relocked])).toEqual(
+      expect.arrayContaining([
+        ["a", 40, 10],
+        ["b", 50, 0],
+      ]),
+    );
   });
 });

@@ -74,4 +74,23 @@ describe("while Redis is down", () => {
     expect(seen).toEqual(new Set(all));
     expect((await s.gql(DEPTH, { q: queueId })).data.queueDepth).toEqual({ pending: 0, claimed: 0, delayed: 0 });
   });
+
+  it("serves consumer groups of BROADCAST queues through MariaDB too", async () => {
+    const queueId = await createQueue(s, scopeId, { consumerMode: "BROADCAST" });
+    const CLAIM_GROUP = `mutation($i: ClaimInput!) { claim(input: $i) { id claimToken body } }`;
+    for (const g of ["a", "b"]) await s.gql(CLAIM_GROUP, { i: { queueId, consumerGroup: g } });
+    await redis.stop();
+    await until(async () => (await readyz()) === 503);
+    const published = await s.gql(PUBLISH_BATCH, { is: Array.from({ length: 5 }, (_, i) => ({ queueId, body: { i } })) });
+    expect(published.errors).toBeUndefined();
+    for (const g of ["a", "b"]) {
+      const got = (await s.gql(CLAIM_GROUP, { i: { queueId, consumerGroup: g, batchSize: 10 } })).data.claim as { id: string; claimToken: string; body: { i: number } }[];
+      expect(got.map((m) => m.body.i)).toEqual([0, 1, 2, 3, 4]);
+      expect((await s.gql(COMPLETE_BATCH, { is: got.map((m) => ({ messageId: m.id, claimToken: m.claimToken })) })).errors).toBeUndefined();
+    }
+    const r = await s.gql(`query($q: ID!) { messages(queueId: $q) { edges { node { state } } } }`, { q: queueId });
+    expect(r.data.messages.edges.map((e: { node: { state: string } }) => e.node.state)).toEqual(Array(5).fill("COMPLETED"));
+    await redis.start();
+    await until(async () => (await readyz()) === 200);
+  });
 });

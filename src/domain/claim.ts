@@ -8,7 +8,7 @@ import { EventType, messageEvent } from "./message-events.js";
 import { bestEffort, withRedis } from "./redis-fallback.js";
 import type { Db } from "../db/client.js";
 import { joinGroup } from "./consumer-groups.js";
-import { claimForGroup } from "./deliveries.js";
+import { claimForGroup, claimForGroupFromMariaDb } from "./deliveries.js";
 import type { QueueInfo } from "./queue-directory.js";
 import { intIn, parseInput, text, visibilityTimeoutS } from "./validation.js";
 
@@ -52,9 +52,9 @@ export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<M
     claimedBy: data.consumerId ?? actor.keyId,
     keyId: actor.keyId,
   };
-  const claimed = broadcast
-    ? // TODO(2026-11-29): no MariaDB-only path for consumer groups yet; they wait for Redis.
-      await withRedis(deps, async () => claimForGroup(deps, q, await joinGroup(deps, q, data.consumerGroup!), claim), () => [])
+  const groupId = broadcast ? await joinGroup(deps, q, data.consumerGroup!) : null;
+  const claimed = groupId
+    ? await withRedis(deps, () => claimForGroup(deps, q, groupId, claim), () => claimForGroupFromMariaDb(deps, q, groupId, claim))
     : await withRedis(deps, () => claimThroughRedis(deps, q, claim), () => claimFromMariaDb(deps, q, claim));
   for (const m of claimed) freshClaims.add(m);
   await bestEffort(deps, () => deps.bus.publish(actor.tenantId, claimed.map((m) => messageEvent(EventType.claimed, m, new Date(now)))));

@@ -27,9 +27,44 @@ export async function claimForGroup(deps: Deps, q: QueueInfo, groupId: string, c
   const keys = deps.scripts.keys.queue(q.scopeId, q.id, groupId);
   const got = await deps.scripts.claim(keys, { now: c.now, visibilityMs: c.visibilityMs, tokens: Array.from({ length: c.n }, newToken) });
   if (!got.length) return [];
+  const claimed = await recordGroupClaims(deps.db, groupId, got, c);
+  const ok = new Set(claimed.map((x) => x.id));
+  const stale = got.filter((g) => !ok.has(g.id));
+  if (stale.length) await deps.scripts.settle(keys, c.now, stale);
+  return claimed;
+}
+
+const SQL_ORDER: Record<QueueInfo["ordering"], string> = {
+  FIFO: "m.id",
+  PRIORITY: "FIELD(m.priorityTier, 'CRITICAL', 'HIGH', 'NORMAL', 'LOW', 'BACKGROUND'), m.priorityScore DESC, m.id",
+  DEADLINE: "m.deadline IS NULL, m.deadline, m.id",
+};
+
+/**
+ * A group's claim while Redis is down: candidates read from MariaDB in the queue's
+ * order, then taken by the same conditional UPDATE as the Redis path, which makes
+ * concurrent claimers take different ones (a loser just gets fewer).
+ */
+export async function claimForGroupFromMariaDb(deps: Deps, q: QueueInfo, groupId: string, c: GroupClaim): Promise<Message[]> {
+  const at = new Date(c.now);
+  const candidates = await deps.db.$queryRawUnsafe<{ messageId: string }[]>(
+    `SELECT d.messageId FROM deliveries d JOIN messages m ON m.id = d.messageId
+     WHERE d.groupId = ? AND d.state = 'PENDING' AND (d.visibleAt IS NULL OR d.visibleAt <= ?) AND (m.expiresAt IS NULL OR m.expiresAt > ?)
+     ORDER BY ${SQL_ORDER[q.ordering]} LIMIT ?`,
+    groupId,
+    at,
+    at,
+    c.n,
+  );
+  if (!candidates.length) return [];
+  return recordGroupClaims(deps.db, groupId, candidates.map((x) => ({ id: x.messageId, token: newToken() })), c);
+}
+
+/** One UPDATE records the group's claims (only on deliveries still PENDING); returns those, in order. */
+async function recordGroupClaims(db: Db, groupId: string, got: { id: string; token: string }[], c: GroupClaim): Promise<Message[]> {
   const at = new Date(c.now);
   const ids = got.map((g) => g.id);
-  await deps.db.$executeRawUnsafe(
+  await db.$executeRawUnsafe(
     `UPDATE deliveries SET state = 'CLAIMED', attempts = attempts + 1,
        claimToken = CASE messageId ${ids.map(() => "WHEN ? THEN ?").join(" ")} END,
        claimedBy = ?, claimKeyId = ?, claimedAt = ?, claimExpiresAt = ?
@@ -43,19 +78,15 @@ export async function claimForGroup(deps: Deps, q: QueueInfo, groupId: string, c
     ...ids,
   );
   const [messages, deliveries] = await Promise.all([
-    deps.db.message.findMany({ where: { id: { in: ids } } }),
-    deps.db.delivery.findMany({ where: { groupId, messageId: { in: ids } } }),
+    db.message.findMany({ where: { id: { in: ids } } }),
+    db.delivery.findMany({ where: { groupId, messageId: { in: ids } } }),
   ]);
   const m = new Map(messages.map((x) => [x.id, x]));
   const d = new Map(deliveries.map((x) => [x.messageId, x]));
-  const claimed = got.flatMap((g) => {
+  return got.flatMap((g) => {
     const dv = d.get(g.id);
     return dv && dv.state === "CLAIMED" && dv.claimToken === g.token && m.has(g.id) ? [asSeenBy(m.get(g.id)!, dv)] : [];
   });
-  const ok = new Set(claimed.map((x) => x.id));
-  const stale = got.filter((g) => !ok.has(g.id));
-  if (stale.length) await deps.scripts.settle(keys, c.now, stale);
-  return claimed;
 }
 
 /**

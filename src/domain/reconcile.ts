@@ -1,5 +1,6 @@
-import type { Message } from "../generated/prisma/client.js";
+import type { Message, MessageState } from "../generated/prisma/client.js";
 import { uuidv7 } from "../ids.js";
+import type { QueueKeys } from "../redis/keys.js";
 import type { RepairOp } from "../redis/scripts.js";
 import { bodyHash } from "./canonical-json.js";
 import type { Deps } from "./deps.js";
@@ -17,13 +18,40 @@ export const INTEGRITY_QUEUE = "_integrity";
  */
 export const REPAIR_GRACE_MS = 5000;
 
-export type QueueRepair = { queueId: string; scopeId: string; tenantId: string; requeued: number; relocked: number; removed: number };
+export type QueueRepair = {
+  queueId: string;
+  consumerGroup: string | null;
+  scopeId: string;
+  tenantId: string;
+  requeued: number;
+  relocked: number;
+  removed: number;
+};
 
 type Row = Pick<Message, "id" | "state" | "claimToken" | "claimExpiresAt" | "visibleAt" | "priorityTier" | "priorityScore" | "deadline" | "createdAt">;
+type Current = { id: string; state: MessageState; claimToken: string | null };
+
+/**
+ * One set of Redis structures and the rows it must mirror: a COMPETING queue and its
+ * messages, or a consumer group of a BROADCAST queue and its deliveries.
+ */
+type Target = {
+  queueId: string;
+  group: { id: string; name: string } | null;
+  scopeId: string;
+  tenantId: string;
+  ordering: Ordering;
+  keys: QueueKeys;
+  counts(): Promise<{ pending: number; claimed: number }>;
+  rows(): Promise<Row[]>;
+  current(ids: string[]): Promise<Current[]>;
+};
+
+const OPEN: MessageState[] = ["PENDING", "CLAIMED"];
 
 /**
  * Makes Redis agree with MariaDB, the record: pending rows in the pending (or delayed)
- * set, claimed rows locked with their token and expiry, nothing else. A queue whose
+ * set, claimed rows locked with their token and expiry, nothing else. A target whose
  * counts agree is taken as sound; one whose counts differ is compared id by id, and a
  * difference is repaired once it has lasted REPAIR_GRACE_MS. Repairs are written to the
  * scope's _integrity queue.
@@ -35,15 +63,10 @@ export class Reconciler {
   constructor(private readonly deps: Deps) {}
 
   async run(now: number): Promise<QueueRepair[]> {
-    // TODO(2026-11-29): consumer groups' Redis sets (BROADCAST queues) are not reconciled yet.
-    const queues = await this.deps.db.queue.findMany({
-      where: { consumerMode: "COMPETING" },
-      select: { id: true, scopeId: true, tenantId: true, ordering: true },
-    });
     const stillSeen = new Set<string>();
     const repairs: QueueRepair[] = [];
-    for (const q of queues) {
-      const r = await this.reconcileQueue(q, now, stillSeen);
+    for (const t of await this.targets()) {
+      const r = await this.reconcile(t, now, stillSeen);
       if (r) repairs.push(r);
     }
     for (const k of this.seen.keys()) if (!stillSeen.has(k)) this.seen.delete(k);
@@ -51,30 +74,70 @@ export class Reconciler {
     return repairs;
   }
 
-  private async reconcileQueue(
-    q: { id: string; scopeId: string; tenantId: string; ordering: Ordering },
-    now: number,
-    stillSeen: Set<string>,
-  ): Promise<QueueRepair | null> {
-    const keys = this.deps.scripts.keys.queue(q.scopeId, q.id);
-    const [counts, depth] = await Promise.all([
-      this.deps.db.message.groupBy({ by: ["state"], where: { queueId: q.id, state: { in: ["PENDING", "CLAIMED"] } }, _count: { _all: true } }),
-      this.deps.scripts.depth(keys),
-    ]);
-    const count = (s: string) => counts.find((c) => c.state === s)?._count._all ?? 0;
-    if (count("PENDING") === depth.ready + depth.delayed && count("CLAIMED") === depth.claimed) return null;
+  private async targets(): Promise<Target[]> {
+    const db = this.deps.db;
+    const queues = await db.queue.findMany({
+      select: { id: true, scopeId: true, tenantId: true, ordering: true, consumerMode: true, consumerGroups: { select: { id: true, name: true } } },
+    });
+    return queues.flatMap((q): Target[] => {
+      const base = { queueId: q.id, scopeId: q.scopeId, tenantId: q.tenantId, ordering: q.ordering };
+      if (q.consumerMode === "COMPETING") {
+        return [
+          {
+            ...base,
+            group: null,
+            keys: this.deps.scripts.keys.queue(q.scopeId, q.id),
+            counts: async () => ({
+              pending: await db.message.count({ where: { queueId: q.id, state: "PENDING" } }),
+              claimed: await db.message.count({ where: { queueId: q.id, state: "CLAIMED" } }),
+            }),
+            rows: () =>
+              db.message.findMany({
+                where: { queueId: q.id, state: { in: OPEN } },
+                select: { id: true, state: true, claimToken: true, claimExpiresAt: true, visibleAt: true, priorityTier: true, priorityScore: true, deadline: true, createdAt: true },
+              }),
+            current: (ids) => db.message.findMany({ where: { id: { in: ids } }, select: { id: true, state: true, claimToken: true } }),
+          },
+        ];
+      }
+      return q.consumerGroups.map((g) => ({
+        ...base,
+        group: g,
+        keys: this.deps.scripts.keys.queue(q.scopeId, q.id, g.id),
+        counts: async () => ({
+          pending: await db.delivery.count({ where: { groupId: g.id, state: "PENDING" } }),
+          claimed: await db.delivery.count({ where: { groupId: g.id, state: "CLAIMED" } }),
+        }),
+        rows: async () => {
+          const ds = await db.delivery.findMany({ where: { groupId: g.id, state: { in: OPEN } } });
+          const ms = new Map(
+            (
+              await db.message.findMany({
+                where: { id: { in: ds.map((d) => d.messageId) } },
+                select: { id: true, priorityTier: true, priorityScore: true, deadline: true, createdAt: true },
+              })
+            ).map((m) => [m.id, m]),
+          );
+          return ds.flatMap((d) => {
+            const m = ms.get(d.messageId);
+            return m ? [{ ...m, state: d.state, claimToken: d.claimToken, claimExpiresAt: d.claimExpiresAt, visibleAt: d.visibleAt }] : [];
+          });
+        },
+        current: async (ids) =>
+          (await db.delivery.findMany({ where: { groupId: g.id, messageId: { in: ids } } })).map((d) => ({ id: d.messageId, state: d.state, claimToken: d.claimToken })),
+      }));
+    });
+  }
 
-    const [rows, redis] = await Promise.all([
-      this.deps.db.message.findMany({
-        where: { queueId: q.id, state: { in: ["PENDING", "CLAIMED"] } },
-        select: { id: true, state: true, claimToken: true, claimExpiresAt: true, visibleAt: true, priorityTier: true, priorityScore: true, deadline: true, createdAt: true },
-      }),
-      this.deps.scripts.snapshot(keys),
-    ]);
-    const byId = new Map<string, Row>(rows.map((r) => [r.id, r]));
+  private async reconcile(t: Target, now: number, stillSeen: Set<string>): Promise<QueueRepair | null> {
+    const [counts, depth] = await Promise.all([t.counts(), this.deps.scripts.depth(t.keys)]);
+    if (counts.pending === depth.ready + depth.delayed && counts.claimed === depth.claimed) return null;
+
+    const [rows, redis] = await Promise.all([t.rows(), this.deps.scripts.snapshot(t.keys)]);
+    const known = new Set(rows.map((r) => r.id));
     const ops: RepairOp[] = [];
     const due = (diff: string) => {
-      const key = `${q.id}/${diff}`;
+      const key = `${t.queueId}/${t.group?.id ?? ""}/${diff}`;
       stillSeen.add(key);
       const first = this.seen.get(key) ?? now;
       this.seen.set(key, first);
@@ -84,38 +147,52 @@ export class Reconciler {
       const queued = redis.ready.has(r.id) || redis.delayed.has(r.id);
       const lock = redis.locks.get(r.id);
       if (r.state === "PENDING" && (!queued || lock !== undefined) && due(`${r.id}/pending`)) {
-        ops.push({ op: "requeue", id: r.id, score: orderScore(q.ordering, r), visibleAt: r.visibleAt?.getTime() ?? 0 });
+        ops.push({ op: "requeue", id: r.id, score: orderScore(t.ordering, r), visibleAt: r.visibleAt?.getTime() ?? 0 });
       }
       if (r.state === "CLAIMED" && (lock !== r.claimToken || queued) && due(`${r.id}/claimed/${r.claimToken}`)) {
         ops.push({ op: "relock", id: r.id, token: r.claimToken!, expiresAt: r.claimExpiresAt?.getTime() ?? now });
       }
     }
     for (const id of new Set([...redis.ready, ...redis.delayed, ...redis.locks.keys()])) {
-      if (!byId.has(id) && due(`${id}/gone`)) ops.push({ op: "remove", id });
+      if (!known.has(id) && due(`${id}/gone`)) ops.push({ op: "remove", id });
     }
     if (!ops.length) return null;
     // Re-read just those rows: one may have moved on since the listing above.
-    const current = new Map(
-      (await this.deps.db.message.findMany({ where: { id: { in: ops.map((o) => o.id) } }, select: { id: true, state: true, claimToken: true } })).map((r) => [r.id, r]),
-    );
+    const current = new Map((await t.current(ops.map((o) => o.id))).map((r) => [r.id, r]));
     const confirmed = ops.filter((o) => {
       const c = current.get(o.id);
       if (o.op === "requeue") return c?.state === "PENDING";
       if (o.op === "relock") return c?.state === "CLAIMED" && c.claimToken === o.token;
-      return !c || (c.state !== "PENDING" && c.state !== "CLAIMED");
+      return !c || !OPEN.includes(c.state);
     });
-    await this.deps.scripts.repair(keys, now, confirmed);
+    await this.deps.scripts.repair(t.keys, now, confirmed);
     const n = (op: RepairOp["op"]) => confirmed.filter((o) => o.op === op).length;
-    return { queueId: q.id, scopeId: q.scopeId, tenantId: q.tenantId, requeued: n("requeue"), relocked: n("relock"), removed: n("remove") };
+    return {
+      queueId: t.queueId,
+      consumerGroup: t.group?.name ?? null,
+      scopeId: t.scopeId,
+      tenantId: t.tenantId,
+      requeued: n("requeue"),
+      relocked: n("relock"),
+      removed: n("remove"),
+    };
   }
 
-  /** One _integrity message per repaired queue, so people can see what was put right. */
+  /** One _integrity message per repaired queue or group, so people can see what was put right. */
   private async record(repairs: QueueRepair[], now: number): Promise<void> {
     const at = new Date(now);
     const messages: Message[] = [];
     for (const r of repairs) {
       const integrity = await this.deps.queues.systemQueue(r.scopeId, INTEGRITY_QUEUE);
-      const body = { kind: "redis_repair", queueId: r.queueId, requeued: r.requeued, relocked: r.relocked, removed: r.removed, at: at.toISOString() };
+      const body = {
+        kind: "redis_repair",
+        queueId: r.queueId,
+        consumerGroup: r.consumerGroup,
+        requeued: r.requeued,
+        relocked: r.relocked,
+        removed: r.removed,
+        at: at.toISOString(),
+      };
       messages.push(
         newMessage({
           id: uuidv7(now),
