@@ -10,6 +10,8 @@ import { bestEffort } from "../domain/redis-fallback.js";
  * Messages whose ttlSeconds or deadline passed before completion become EXPIRED, pending
  * or claimed (a late complete then answers INVALID_STATE). Claim also refuses expired
  * rows, so none is handed out in the second before this sweep sees it.
+ * TODO(2026-11-29): a BROADCAST message's open deliveries are not ended with it yet (a
+ * group can still be handed it; its complete is refused).
  */
 export function expiryEnforcer(deps: Deps): Agent {
   return {

@@ -26,7 +26,8 @@ export type Admission = {
 export async function admit(deps: Pick<Deps, "scripts" | "queues" | "db">, queues: QueueInfo[], rows: Message[], now: number): Promise<Admission> {
   const admission: Admission = { queues: new Map(), overflow: new Set() };
   for (const q of queues) {
-    if (q.maxDepth === null) continue;
+    // TODO(2026-11-29): maxDepth of BROADCAST queues (per consumer group) is not enforced yet.
+    if (q.maxDepth === null || q.consumerMode === "BROADCAST") continue;
     const mine = rows.filter((r) => r.queueId === q.id);
     const reservation = randomUUID();
     const maxDepth = q.maxDepth;
