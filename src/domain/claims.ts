@@ -7,25 +7,39 @@ import type { BatchPrefix } from "./validation.js";
 /** A claim the caller proved it holds: the row as read, and the live token. */
 export type HeldClaim = { row: Message; token: string };
 
-/**
- * Loads the messages and checks each is CLAIMED by a live claim that is the caller's:
- * the given token, or, without one, a claim taken by the same API key. Any failure
- * refuses the whole call, before anything is written.
- */
-export async function loadHeldClaims(
-  deps: Pick<Deps, "db" | "clock">,
+/** The messages a complete/fail/release/extend names, read once (this tenant's only). */
+export async function loadNamed(
+  deps: Pick<Deps, "db">,
   actor: Actor,
-  items: { messageId: string; claimToken?: string | null }[],
+  items: { messageId: string }[],
   prefix: BatchPrefix,
-): Promise<HeldClaim[]> {
+): Promise<Map<string, Message>> {
   const ids = items.map((i) => i.messageId);
   if (new Set(ids).size !== ids.length) {
     throw new ValidationError([{ field: prefix, message: "names the same message twice" }]);
   }
-  const rows = new Map(
-    (await deps.db.message.findMany({ where: { id: { in: ids }, tenantId: actor.tenantId } })).map((m) => [m.id, m]),
-  );
-  const now = deps.clock();
+  const rows = await deps.db.message.findMany({ where: { id: { in: ids }, tenantId: actor.tenantId } });
+  return new Map(rows.map((m) => [m.id, m]));
+}
+
+/** Which of the named messages are in BROADCAST queues (their claims are per-group deliveries). */
+export async function inBroadcastQueues(deps: Pick<Deps, "queues">, rows: Map<string, Message>): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const m of rows.values()) if ((await deps.queues.get(m.tenantId, m.queueId)).consumerMode === "BROADCAST") out.add(m.id);
+  return out;
+}
+
+/**
+ * Checks each named message is CLAIMED by a live claim that is the caller's: the given
+ * token, or, without one, a claim taken by the same API key. Any failure refuses the
+ * whole call, before anything is written.
+ */
+export function heldClaims(
+  now: number,
+  actor: Actor,
+  items: { messageId: string; claimToken?: string | null }[],
+  rows: Map<string, Message>,
+): HeldClaim[] {
   return items.map((item) => {
     const row = rows.get(item.messageId);
     if (!row) throw new MessageNotFoundError();

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { Message } from "../generated/prisma/client.js";
 import { NotClaimOwnerError } from "../errors.js";
-import { byQueue, claimCondition, loadHeldClaims } from "./claims.js";
-import { broadcastIds, completeDelivery, loadHeldDeliveries } from "./deliveries.js";
+import { byQueue, claimCondition, heldClaims, inBroadcastQueues, loadNamed, type HeldClaim } from "./claims.js";
+import { completeDelivery, loadHeldDeliveries } from "./deliveries.js";
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
 import { EventType } from "./message-events.js";
@@ -25,21 +25,24 @@ const completeSchema = perLimit((messageBytes: number) =>
  */
 export async function complete(deps: Deps, actor: Actor, inputs: unknown[], prefix: BatchPrefix): Promise<Message[]> {
   const parsed = parseBatch(completeSchema(deps.limits.messageBytes), inputs, prefix);
-  const broadcast = await broadcastIds(deps, actor, parsed.map((p) => p.messageId));
-  if (broadcast.size === 0) return completeClaims(deps, actor, parsed, prefix);
+  const rows = await loadNamed(deps, actor, parsed, prefix);
+  const broadcast = await inBroadcastQueues(deps, rows);
+  if (broadcast.size === 0) return completeClaims(deps, parsed, heldClaims(deps.clock(), actor, parsed, rows), prefix);
   // BROADCAST messages are completed per consumer group, one delivery at a time.
   const groupItems = parsed.filter((p) => broadcast.has(p.messageId));
-  const held = await loadHeldDeliveries(deps, actor, groupItems);
+  const held = await loadHeldDeliveries(deps, actor, groupItems, rows);
   const others = parsed.filter((p) => !broadcast.has(p.messageId));
-  const done = new Map((others.length ? await completeClaims(deps, actor, others, prefix) : []).map((m) => [m.id, m]));
+  const done = new Map(
+    (others.length ? await completeClaims(deps, others, heldClaims(deps.clock(), actor, others, rows), prefix) : []).map((m) => [m.id, m]),
+  );
   for (const [i, h] of held.entries()) done.set(h.message.id, await completeDelivery(deps, h, groupItems[i]!.response ?? null, deps.clock()));
   return parsed.map((p) => done.get(p.messageId)!);
 }
 
 type CompleteItem = { messageId: string; claimToken?: string | null; response?: unknown };
 
-async function completeClaims(deps: Deps, actor: Actor, parsed: CompleteItem[], prefix: BatchPrefix): Promise<Message[]> {
-  const claims = (await loadHeldClaims(deps, actor, parsed, prefix)).map((c, i) => ({
+async function completeClaims(deps: Deps, parsed: CompleteItem[], held: HeldClaim[], prefix: BatchPrefix): Promise<Message[]> {
+  const claims = held.map((c, i) => ({
     ...c,
     response: parsed[i]!.response ?? null,
   }));

@@ -97,15 +97,13 @@ export async function loadHeldDeliveries(
   deps: Pick<Deps, "db" | "clock">,
   actor: Actor,
   items: { messageId: string; claimToken?: string | null }[],
+  messages: Map<string, Message>,
 ): Promise<HeldDelivery[]> {
   const ids = items.map((i) => i.messageId);
-  const [messages, deliveries] = await Promise.all([
-    deps.db.message.findMany({ where: { id: { in: ids }, tenantId: actor.tenantId } }),
-    deps.db.delivery.findMany({ where: { messageId: { in: ids }, tenantId: actor.tenantId } }),
-  ]);
+  const deliveries = await deps.db.delivery.findMany({ where: { messageId: { in: ids }, tenantId: actor.tenantId } });
   const now = deps.clock();
   return items.map((item) => {
-    const message = messages.find((m) => m.id === item.messageId);
+    const message = messages.get(item.messageId);
     if (!message) throw new MessageNotFoundError();
     const mine = deliveries.filter(
       (d) => d.messageId === item.messageId && (item.claimToken ? d.claimToken === item.claimToken : d.claimKeyId === actor.keyId && d.state === "CLAIMED"),
@@ -260,12 +258,4 @@ export async function lapsedDeliveries(deps: Pick<Deps, "db">, now: number, take
   const ds = await deps.db.delivery.findMany({ where: { state: "CLAIMED", claimExpiresAt: { lte: new Date(now) } }, take });
   const ms = new Map((await deps.db.message.findMany({ where: { id: { in: ds.map((d) => d.messageId) } } })).map((m) => [m.id, m]));
   return ds.flatMap((d) => (ms.has(d.messageId) ? [{ message: ms.get(d.messageId)!, delivery: d, token: d.claimToken! }] : []));
-}
-
-/** Which of these messages are in BROADCAST queues (their claims are deliveries). */
-export async function broadcastIds(deps: Pick<Deps, "db" | "queues">, actor: Actor, ids: string[]): Promise<Set<string>> {
-  const rows = await deps.db.message.findMany({ where: { id: { in: ids }, tenantId: actor.tenantId }, select: { id: true, queueId: true } });
-  const out = new Set<string>();
-  for (const r of rows) if ((await deps.queues.get(actor.tenantId, r.queueId)).consumerMode === "BROADCAST") out.add(r.id);
-  return out;
 }

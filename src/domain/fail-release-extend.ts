@@ -3,8 +3,8 @@ import type { Message } from "../generated/prisma/client.js";
 import { NotClaimOwnerError } from "../errors.js";
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
-import { claimCondition, loadHeldClaims } from "./claims.js";
-import { broadcastIds, deadLetterDelivery, extendDelivery, loadHeldDeliveries, requeueDelivery } from "./deliveries.js";
+import { claimCondition, heldClaims, inBroadcastQueues, loadNamed } from "./claims.js";
+import { deadLetterDelivery, extendDelivery, loadHeldDeliveries, requeueDelivery } from "./deliveries.js";
 import { deadLetterClaims } from "./dead-letter.js";
 import { EventType } from "./message-events.js";
 import { requeueClaims } from "./requeue.js";
@@ -28,7 +28,7 @@ const ExtendInput = z.object({ ...claimRef, extendByS: intIn(1, MAX_VISIBILITY_T
 export async function fail(deps: Deps, actor: Actor, input: unknown): Promise<Message> {
   const p = parseInput(FailInput, input, "input");
   const now = deps.clock();
-  const group = await heldDelivery(deps, actor, p);
+  const { claim, group } = await held(deps, actor, p);
   if (group) {
     const q = await deps.queues.get(actor.tenantId, group.message.queueId);
     const m =
@@ -45,7 +45,6 @@ export async function fail(deps: Deps, actor: Actor, input: unknown): Promise<Me
     if (!m) throw new NotClaimOwnerError();
     return m;
   }
-  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
   const q = await deps.queues.get(actor.tenantId, claim!.row.queueId);
   const [m] =
     (p.retryable ?? true) && claim!.row.attempts < q.maxRetries
@@ -66,7 +65,7 @@ export async function fail(deps: Deps, actor: Actor, input: unknown): Promise<Me
 export async function release(deps: Deps, actor: Actor, input: unknown): Promise<Message> {
   const p = parseInput(ReleaseInput, input, "input");
   const now = deps.clock();
-  const group = await heldDelivery(deps, actor, p);
+  const { claim, group } = await held(deps, actor, p);
   if (group) {
     const m = await requeueDelivery(deps, group, {
       now,
@@ -78,7 +77,6 @@ export async function release(deps: Deps, actor: Actor, input: unknown): Promise
     if (!m) throw new NotClaimOwnerError();
     return m;
   }
-  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
   const [m] = await requeueClaims(deps, [claim!], {
     now,
     when: "live",
@@ -95,9 +93,8 @@ export async function extend(deps: Deps, actor: Actor, input: unknown): Promise<
   const p = parseInput(ExtendInput, input, "input");
   const now = deps.clock();
   const expiresAt = new Date(now + p.extendByS * 1000);
-  const group = await heldDelivery(deps, actor, p);
+  const { claim, group } = await held(deps, actor, p);
   if (group) return extendDelivery(deps, group, now, expiresAt);
-  const [claim] = await loadHeldClaims(deps, actor, [p], "input");
   const where = claimCondition([claim!], "live", new Date(now));
   const affected = await deps.db.$executeRawUnsafe(
     `UPDATE messages SET claimExpiresAt = ? WHERE ${where.sql}`,
@@ -110,8 +107,11 @@ export async function extend(deps: Deps, actor: Actor, input: unknown): Promise<
   return { ...claim!.row, claimExpiresAt: expiresAt };
 }
 
-/** The caller's delivery when the message is in a BROADCAST queue, else null. */
-async function heldDelivery(deps: Deps, actor: Actor, p: { messageId: string; claimToken?: string | null }) {
-  if (!(await broadcastIds(deps, actor, [p.messageId])).size) return null;
-  return (await loadHeldDeliveries(deps, actor, [p]))[0]!;
+/** The caller's claim on the message, or, in a BROADCAST queue, its group's delivery. */
+async function held(deps: Deps, actor: Actor, p: { messageId: string; claimToken?: string | null }) {
+  const rows = await loadNamed(deps, actor, [p], "input");
+  if ((await inBroadcastQueues(deps, rows)).size) {
+    return { claim: null, group: (await loadHeldDeliveries(deps, actor, [p], rows))[0]! };
+  }
+  return { claim: heldClaims(deps.clock(), actor, [p], rows)[0]!, group: null };
 }
