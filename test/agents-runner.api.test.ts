@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type GqlResult, type TestServer } from "./support/server.js";
+import { ok, startTestServer, type TestServer } from "./support/server.js";
 import { CLAIM, PUBLISH, createQueue, createScope } from "./support/fixtures.js";
 import { Redis } from "ioredis";
 import type { SweepRecord } from "../src/agents/runner.js";
@@ -29,12 +29,6 @@ afterAll(async () => {
   await s2?.app.stop();
   await s1?.stop();
 });
-
-async function ok(p: Promise<GqlResult>): Promise<any> {
-  const r = await p;
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  return r.data;
-}
 
 describe("agent runner", () => {
   it("never lets two processes sweep the same agent at the same time", async () => {

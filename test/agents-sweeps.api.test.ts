@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, steppedClock, uniq, type GqlResult, type SteppedClock, type TestServer } from "./support/server.js";
+import { ok, startTestServer, steppedClock, uniq, type SteppedClock, type TestServer } from "./support/server.js";
 import { subscribe } from "./support/subscription.js";
 import { CLAIM, COMPLETE, DEPTH, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 
@@ -29,12 +29,6 @@ afterAll(async () => {
   await s?.stop();
   await lean?.stop();
 });
-
-async function ok(p: Promise<GqlResult>): Promise<any> {
-  const r = await p;
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  return r.data;
-}
 
 /** Publish/claim/finish helpers bound to one server. */
 function on(t: TestServer, c: SteppedClock) {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, steppedClock, uniq, type GqlResult, type TestServer } from "./support/server.js";
+import { ok, code, startTestServer, steppedClock, uniq, type TestServer } from "./support/server.js";
 import { subscribe } from "./support/subscription.js";
 import { CLAIM, COMPLETE, DEPTH, PUBLISH, createQueue, createScope } from "./support/fixtures.js";
 
@@ -24,12 +24,6 @@ beforeAll(async () => {
 });
 afterAll(() => s?.stop());
 
-const code = (r: GqlResult) => r.errors?.[0]?.extensions?.code;
-async function ok(p: Promise<GqlResult>): Promise<any> {
-  const r = await p;
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  return r.data;
-}
 async function publish(queueId: string, extra: Record<string, unknown> = {}): Promise<string> {
   return (await ok(s.gql(PUBLISH, { i: { queueId, body: { n: uniq(3) }, ...extra } }))).publish.message.id;
 }

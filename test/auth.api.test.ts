@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { startTestServer, uniq, type GqlResult, type TestServer } from "./support/server.js";
+import { ok, code, startTestServer, uniq, type TestServer } from "./support/server.js";
 import { subscribe, SubscriptionError } from "./support/subscription.js";
 import { CLAIM, COMPLETE, COMPLETE_BATCH, DEPTH, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 import { createDb } from "../src/db/client.js";
@@ -24,13 +24,6 @@ beforeAll(async () => {
 });
 afterAll(() => s?.stop());
 
-const code = (r: GqlResult) => r.errors?.[0]?.extensions?.code;
-
-async function ok(p: Promise<GqlResult>): Promise<any> {
-  const r = await p;
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  return r.data;
-}
 
 async function snapshot(key = s.adminKey): Promise<unknown> {
   return ok(s.gql(SNAPSHOT, {}, key));

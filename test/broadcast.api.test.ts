@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, uniq, type TestServer } from "./support/server.js";
+import { code, startTestServer, uniq, type TestServer } from "./support/server.js";
 import { subscribe } from "./support/subscription.js";
 import { PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 
@@ -16,7 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => s?.stop());
 
-const code = (r: { errors?: { extensions?: { code?: string } }[] }) => r.errors?.[0]?.extensions?.code;
 
 async function join(queueId: string, group: string) {
   const r = await s.gql(CLAIM, { i: { queueId, consumerGroup: group } });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, uniq, type GqlResult, type TestServer } from "./support/server.js";
+import { ok, code, startTestServer, uniq, type TestServer } from "./support/server.js";
 import { CLAIM, PUBLISH, createQueue, createScope } from "./support/fixtures.js";
 import { PERMISSIONS } from "../src/domain/actor.js";
 
@@ -14,13 +14,6 @@ beforeAll(async () => {
   s = await startTestServer();
 });
 afterAll(() => s?.stop());
-
-const code = (r: GqlResult) => r.errors?.[0]?.extensions?.code;
-async function ok(p: Promise<GqlResult>): Promise<any> {
-  const r = await p;
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  return r.data;
-}
 
 const change = (kind: Kind, action: Action, id: string, key = s.adminKey) =>
   s.gql(`mutation($id: ID!) { ${action}${kind}(id: $id) { id state } }`, { id }, key);

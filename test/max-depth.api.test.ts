@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "./support/server.js";
+import { code, startTestServer, type TestServer } from "./support/server.js";
 import { CLAIM, DEPTH, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 
 let s: TestServer;
@@ -11,7 +11,6 @@ beforeAll(async () => {
 afterAll(() => s?.stop());
 
 const MAX = 50;
-const code = (r: { errors?: { extensions?: { code?: string } }[] }) => r.errors?.[0]?.extensions?.code;
 
 /** 20 publishers × 10 single publishes, all at once. */
 async function storm(queueId: string) {

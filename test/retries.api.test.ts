@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, steppedClock, uniq, type SteppedClock, type TestServer } from "./support/server.js";
+import { code, startTestServer, steppedClock, uniq, type SteppedClock, type TestServer } from "./support/server.js";
 import { subscribe } from "./support/subscription.js";
 import { CLAIM, DEPTH, PUBLISH, createQueue, createScope } from "./support/fixtures.js";
 
@@ -19,7 +19,6 @@ beforeAll(async () => {
 });
 afterAll(() => s?.stop());
 
-const code = (r: { errors?: { extensions?: { code?: string } }[] }) => r.errors?.[0]?.extensions?.code;
 
 async function claimOne(queueId: string, extra: Record<string, unknown> = {}) {
   const r = await s.gql(CLAIM, { i: { queueId, ...extra } });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, uniq, type GqlResult, type TestServer } from "./support/server.js";
+import { ok, code, startTestServer, uniq, type GqlResult, type TestServer } from "./support/server.js";
 import { DEPTH, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 
 const PUBLISH_FULL = `mutation($i: PublishInput!) {
@@ -23,15 +23,8 @@ beforeAll(async () => {
 });
 afterAll(() => s?.stop());
 
-const code = (r: GqlResult) => r.errors?.[0]?.extensions?.code;
 const fields = (r: GqlResult) => [...new Set(r.errors?.[0]?.extensions?.details?.map((d) => d.field))];
 const long = (n: number) => "x".repeat(n);
-
-async function ok(p: Promise<GqlResult>): Promise<any> {
-  const r = await p;
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  return r.data;
-}
 
 const snapshot = (scopeId = fx.scopeId) => ok(s.gql(SNAPSHOT, { s: scopeId }));
 

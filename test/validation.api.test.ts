@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startTestServer, uniq, type GqlResult, type TestServer } from "./support/server.js";
+import { ok, code, startTestServer, uniq, type GqlResult, type TestServer } from "./support/server.js";
 import { CLAIM, COMPLETE, COMPLETE_BATCH, DEPTH, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 
 const CREATE_SCOPE = `mutation($i: CreateScopeInput!) { createScope(input: $i) { id slug displayName } }`;
@@ -22,18 +22,11 @@ beforeAll(async () => {
 });
 afterAll(() => s?.stop());
 
-const code = (r: GqlResult) => r.errors?.[0]?.extensions?.code;
 
 /** VALIDATION_ERROR whose details name exactly the bad field. */
 function expectInvalid(r: GqlResult, field: string): void {
   expect(code(r), JSON.stringify(r.errors)).toBe("VALIDATION_ERROR");
   expect([...new Set(r.errors![0]!.extensions!.details!.map((d) => d.field))]).toEqual([field]);
-}
-
-async function ok(p: Promise<GqlResult>): Promise<any> {
-  const r = await p;
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  return r.data;
 }
 
 const snapshot = (scopeId = fx.scopeId, server = s) => ok(server.gql(SNAPSHOT, { s: scopeId }));

@@ -130,6 +130,16 @@ export async function startTestServer(
   };
 }
 
+/** The contract code of a result's first error (undefined when it succeeded). */
+export const code = (r: GqlResult): string | undefined => r.errors?.[0]?.extensions?.code;
+
+/** The data of a result that must have succeeded. */
+export async function ok(p: Promise<GqlResult>): Promise<any> {
+  const r = await p;
+  if (r.errors) throw new Error(`expected success, got ${JSON.stringify(r.errors)}`);
+  return r.data;
+}
+
 /** One GraphQL operation over real HTTP to `url`. */
 export async function gqlRequest<T = any>(
   url: string,
