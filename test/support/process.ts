@@ -4,7 +4,6 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const TSX = `${ROOT}node_modules/.bin/tsx`;
 
 /** A free loopback port (the OS picks, we release it at once). */
 export async function freePort(): Promise<number> {
@@ -17,10 +16,14 @@ export async function freePort(): Promise<number> {
 
 export type ServiceProcess = { child: ChildProcess; port: number; output: () => string; exited: Promise<number | null> };
 
-/** Runs `src/main.ts` (what `npm start` runs after generating the client) as its own process. */
+/**
+ * Runs `src/main.ts` (what `npm start` runs after generating the client) as its own
+ * process: node itself with tsx's loader, not the tsx wrapper, so that a SIGKILL hits
+ * the server and not a parent that would leave it running.
+ */
 export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
   const port = await freePort();
-  const child = spawn(TSX, ["src/main.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -31,7 +34,10 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
   const exited = once(child, "exit").then(([code]) => code as number | null);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${out}`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`service did not start:\n${out}`);
+    }
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
     if (ready) break;
     await new Promise((r) => setTimeout(r, 100));
