@@ -44,6 +44,8 @@ const EnvSchema = z.object({
   ARCHIVE_DROP_BODIES: z.enum(["true", "false"]).default("false"),
   /** A waiting LOW or BACKGROUND message in a PRIORITY queue rises one tier per this much waiting. @default 60 s */
   PRIORITY_AGING_STEP_S: int(60, 1, 86_400),
+  /** How often the reconciler compares every queue with MariaDB when nothing is known lost. @default 30 s */
+  RECONCILE_EVERY_S: int(30, 1, 86_400),
   /** How long in-flight requests get to finish on SIGTERM before sockets are cut. */
   SHUTDOWN_GRACE_S: int(10 * SECOND, 0, 600),
 });
@@ -64,7 +66,7 @@ export type Config = {
   };
   shutdownGraceMs: number;
   retry: { backoffBaseMs: number; backoffMaxMs: number };
-  agents: { enabled: boolean; archiveAfterMs: number; archiveDropBodies: boolean; agingStepMs: number };
+  agents: { enabled: boolean; archiveAfterMs: number; archiveDropBodies: boolean; agingStepMs: number; reconcileEveryMs: number };
 };
 
 export class ConfigError extends Error {
@@ -102,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       archiveAfterMs: e.ARCHIVE_AFTER_S * 1000,
       archiveDropBodies: e.ARCHIVE_DROP_BODIES === "true",
       agingStepMs: e.PRIORITY_AGING_STEP_S * 1000,
+      reconcileEveryMs: e.RECONCILE_EVERY_S * 1000,
     },
   };
 }

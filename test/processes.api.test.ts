@@ -26,6 +26,7 @@ async function startProcess(): Promise<ServiceProcess> {
     REDIS_KEY_PREFIX: s.config.redis.keyPrefix,
     SCAIQUEUE_BOOTSTRAP_API_KEY: s.adminKey,
     LOG_LEVEL: "warn",
+    RECONCILE_EVERY_S: "3", // the kill -9 test waits for a full pass to clear the dead process's locks
   });
   processes.push(p);
   return p;

@@ -13,7 +13,7 @@ import { completionRelay } from "./completion-relay.js";
 /** The system agents every `npm start` process runs (unless SCAIQUEUE_AGENTS=off). */
 export function createAgents(deps: Deps, config: Pick<Config, "agents">, log: Logger): Agent[] {
   return [
-    reconcilerAgent(deps, (repairs) => {
+    reconcilerAgent(deps, config.agents.reconcileEveryMs, (repairs) => {
       for (const r of repairs) log.warn({ ...r, agent: "reconciler" }, "redis repaired from mariadb");
     }),
     visibilityEnforcer(deps),

@@ -62,6 +62,11 @@ export class Reconciler {
 
   constructor(private readonly deps: Deps) {}
 
+  /** Differences seen that are still waiting out their grace time. */
+  hasSuspects(): boolean {
+    return this.seen.size > 0;
+  }
+
   async run(now: number): Promise<QueueRepair[]> {
     const stillSeen = new Set<string>();
     const repairs: QueueRepair[] = [];

@@ -47,6 +47,8 @@ export function createKeys(prefix: string) {
     agentLease(agent: string): string {
       return `${prefix}:agent:${agent}:lease`;
     },
+    /** Set once Redis agrees with MariaDB; its absence means Redis lost its state. */
+    sentinel: `${prefix}:sentinel`,
     /** Where an agent keeps how far it has got, shared by whichever process sweeps next. */
     agentMark(agent: string): string {
       return `${prefix}:agent:${agent}:mark`;

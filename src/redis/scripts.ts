@@ -163,6 +163,14 @@ export class QueueScripts {
     return (await this.redis.set(lease, holder, "PX", ms, "NX")) === "OK";
   }
 
+  async sentinelPresent(): Promise<boolean> {
+    return (await this.redis.exists(this.keys.sentinel)) === 1;
+  }
+
+  async setSentinel(): Promise<void> {
+    await this.redis.set(this.keys.sentinel, "1");
+  }
+
   /** How far an agent has got (ms), as the last sweep, in any process, left it. */
   async readMark(agent: string): Promise<number | null> {
     const v = await this.redis.get(this.keys.agentMark(agent));
