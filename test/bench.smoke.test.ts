@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { createConnection } from "mariadb";
+import { Redis } from "ioredis";
+import { runBench, type BenchResult } from "../bench/bench.js";
+import { parseArgs } from "../bench/args.js";
+
+// The benchmark's own code path with tiny counts: every scenario, both systems, every
+// message accounted for. Timings are never asserted; this only proves the bench works.
+
+const DATABASE_URL = process.env.DATABASE_URL ?? "mysql://root@127.0.0.1:3306/scaiqueue";
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+describe("npm run bench", () => {
+  it("parses the documented flags", () => {
+    expect(parseArgs(["--scenarios", "1,3", "--scale=0.1", "--json", "out.json", "--procs", "1"])).toMatchObject({
+      scenarios: [1, 3],
+      scale: 0.1,
+      json: "out.json",
+      procs: [1],
+    });
+    expect(parseArgs(["--transports", "ws"]).transports).toEqual(["ws"]);
+    expect(() => parseArgs(["--scenarios", "6"])).toThrow(/1–5/);
+    expect(() => parseArgs(["--bogus"])).toThrow(/unknown option/);
+  });
+
+  it("runs scenarios 1–5 against ScaiQueue and BullMQ with every message delivered, then cleans up", async () => {
+    const lines: string[] = [];
+    const r: BenchResult = await runBench({
+      scenarios: [1, 2, 3, 4, 5],
+      scale: 0.002,
+      procs: [1],
+      log: (l) => lines.push(l),
+    });
+    const run = (scenario: number, system: "ours" | "bullmq") => r.runs.filter((x) => x.scenario === scenario && x.system === system);
+    const s = r.sizes;
+
+    // 1 and 2: everything published was completed, on both systems (2: once per transport for ours)
+    expect(run(1, "ours")).toHaveLength(1);
+    expect(run(2, "ours").map((x) => x.variant)).toEqual(["1 proc, HTTP", "1 proc, graphql-ws"]);
+    for (const [n, total] of [[1, s.s1], [2, s.s2]] as const) {
+      for (const x of [...run(n, "ours"), ...run(n, "bullmq")]) {
+        expect(x.figures).toMatchObject({ messages: total, delivered: total });
+        expect(x.figures.rate).toBeGreaterThan(0);
+      }
+      expect(run(n, "bullmq")).toHaveLength(1);
+    }
+
+    // 3: each waiter got its completion
+    for (const x of [...run(3, "ours"), ...run(3, "bullmq")]) {
+      expect(x.figures).toMatchObject({ published: s.s3, delivered: s.s3 });
+      for (const p of ["p50", "p95", "p99"]) expect(x.figures[p]).toBeGreaterThan(0);
+    }
+
+    // 4: every waiter woken exactly once, with the server's memory measured
+    for (const x of [...run(4, "ours"), ...run(4, "bullmq")]) {
+      expect(x.figures).toMatchObject({ expected: s.s4, delivered: s.s4, duplicates: 0 });
+      expect(x.figures.rssMiB).toBeGreaterThan(0);
+    }
+
+    // 5: every timed claim got a message and the depth was held
+    for (const x of [...run(5, "ours"), ...run(5, "bullmq")]) {
+      expect(x.figures.claimed).toBe(2 * s.s5rounds * s.s5roundSize);
+      const cases = x.raw.depth!.cases as { depth: number; depthAfter: number; claimed: number }[];
+      expect(cases.map((c) => c.depth)).toEqual([s.s5shallow, s.s5deep]);
+      for (const c of cases) expect(c.depthAfter).toBe(c.depth);
+      expect(x.figures.redisBytesPerPending).toBeGreaterThan(0);
+    }
+
+    // one table row per figure, every target judged
+    expect(new Set(r.rows.map((row) => row.scenario.slice(0, 1)))).toEqual(new Set(["1", "2", "3", "4", "5"]));
+    for (const row of r.rows.filter((x) => x.target)) expect(typeof row.met).toBe("boolean");
+    expect(r.machine).toMatchObject({ cpus: expect.any(Number), node: process.version });
+    expect(lines.some((l) => l.startsWith("▶ s5"))).toBe(true);
+
+    // nothing left behind: database and both Redis prefixes are gone
+    const u = new URL(DATABASE_URL);
+    const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
+    try {
+      expect(await conn.query("SHOW DATABASES LIKE ?", [r.resources.database])).toHaveLength(0);
+    } finally {
+      await conn.end();
+    }
+    const redis = new Redis(REDIS_URL);
+    try {
+      for (const prefix of [r.resources.prefix, r.resources.bullPrefix]) {
+        const left: string[] = [];
+        let cursor = "0";
+        do {
+          const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 10000);
+          left.push(...keys);
+          cursor = next;
+        } while (cursor !== "0");
+        expect(left).toEqual([]);
+      }
+    } finally {
+      redis.disconnect();
+    }
+  }, 120_000);
+});
