@@ -79,6 +79,7 @@ const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: numb
   const events = new QueueEvents(p.queue, { connection: connection(p, true), prefix: p.prefix });
   await Promise.all([q.waitUntilReady(), events.waitUntilReady()]);
   const sentAt = new Float64Array(p.total);
+  const ackMs: number[] = new Array(p.total).fill(NaN); // add round trip
   const lat: number[] = new Array(p.total).fill(NaN);
   let received = 0;
   let allIn!: () => void;
@@ -97,7 +98,8 @@ const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: numb
   for (let i = 0; i < p.total; ) {
     while (i < p.total && t0 + i * interval <= now()) {
       sentAt[i] = now();
-      inflight.push(q.add("task", messageBody(i), { jobId: `j-${i}` }));
+      const at = i;
+      inflight.push(q.add("task", messageBody(i), { jobId: `j-${i}` }).then(() => (ackMs[at] = now() - sentAt[at]!)));
       i++;
     }
     await sleep(Math.max(0, t0 + i * interval - now()));
@@ -108,7 +110,8 @@ const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: numb
   await events.close();
   await q.close();
   const measured = lat.slice(p.warmup).filter((v) => !Number.isNaN(v));
-  return { published: p.total, delivered: received, latency: latencySummary(measured), achievedRate: p.total / sentS };
+  const acks = ackMs.slice(p.warmup).filter((v) => !Number.isNaN(v));
+  return { published: p.total, delivered: received, latency: latencySummary(measured), publishAck: latencySummary(acks), achievedRate: p.total / sentS };
 };
 
 /**

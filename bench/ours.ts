@@ -152,6 +152,7 @@ const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: numb
   const gql = httpGql(p.urls[0]!, p.key, 64);
   const ws = wsClient(p.wsUrls[0]!, p.key);
   const sentAt = new Float64Array(p.total);
+  const ackMs: number[] = new Array(p.total).fill(NaN); // publish round trip
   const lat: number[] = new Array(p.total).fill(NaN);
   const offs: (() => void)[] = [];
   let received = 0;
@@ -179,7 +180,7 @@ const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: numb
     while (published < subscribed && t0 + published * interval <= t) {
       const i = published++;
       sentAt[i] = now();
-      inflight.push(gql.request(Q.publish, { i: { queueId: p.queueId, body: messageBody(i), correlationId: cid(i) } }));
+      inflight.push(gql.request(Q.publish, { i: { queueId: p.queueId, body: messageBody(i), correlationId: cid(i) } }).then(() => (ackMs[i] = now() - sentAt[i]!)));
     }
     await sleep(Math.max(0, Math.min(t0 + published * interval, t0 + subscribed * interval - p.leadMs) - now()));
   }
@@ -191,7 +192,8 @@ const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: numb
   await gql.close();
   if (failure) throw failure;
   const measured = lat.slice(p.warmup).filter((v) => !Number.isNaN(v));
-  return { published, delivered: received, latency: latencySummary(measured), achievedRate: published / sentS };
+  const acks = ackMs.slice(p.warmup).filter((v) => !Number.isNaN(v));
+  return { published, delivered: received, latency: latencySummary(measured), publishAck: latencySummary(acks), achievedRate: published / sentS };
 };
 
 /** s4 completer: publishes and claims `total` correlated messages, waits for the waiters, then completes them all. */

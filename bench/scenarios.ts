@@ -50,7 +50,12 @@ const throughput = (r: Results, producer: string, consumer: string, total: numbe
 
 const latency = (r: Results, probe: string) => {
   const l = r[probe]!.latency;
-  return { published: r[probe]!.published, delivered: r[probe]!.delivered, achievedRate: r[probe]!.achievedRate, p50: l.p50, p95: l.p95, p99: l.p99, max: l.max, mean: l.mean };
+  const a = r[probe]!.publishAck;
+  return {
+    published: r[probe]!.published, delivered: r[probe]!.delivered, achievedRate: r[probe]!.achievedRate,
+    p50: l.p50, p95: l.p95, p99: l.p99, max: l.max, mean: l.mean,
+    publishAckP50: a.p50, publishAckP99: a.p99,
+  };
 };
 
 const depthFigures = (r: Results) => {
