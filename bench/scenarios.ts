@@ -151,7 +151,7 @@ export async function planOurs(scenario: number, ctx: OursCtx, transports: ("htt
   const queues = [await mk(s.s5shallow), await mk(s.s5deep)];
   return [{
     scenario, system: "ours", variant: "1 proc", timeoutMs: 1_800_000,
-    roles: [role("depth", "depth", { ...conn, queueId: "", queues, rounds: s.s5rounds, roundSize: s.s5roundSize, prefix: ctx.prefix, redisUrl: REDIS_URL, watch: ctx.watch })],
+    roles: [role("depth", "depth", { ...conn, queueId: "" /* it uses `queues` */, queues, rounds: s.s5rounds, roundSize: s.s5roundSize, prefix: ctx.prefix, redisUrl: REDIS_URL, watch: ctx.watch })],
     summarize: depthFigures,
   }];
 }
