@@ -4,7 +4,7 @@ import type { Message } from "../generated/prisma/client.js";
 const COLUMNS = [
   "id", "tenantId", "scopeId", "queueId", "state", "messageType", "body", "bodyHash", "contentType", "labels",
   "priorityTier", "priorityScore", "correlationId", "causationId", "parentId", "idempotencyKey", "deadline",
-  "ttlSeconds", "delayUntil", "visibleAt", "expiresAt", "failureReason", "hitlSpec", "createdAt",
+  "ttlSeconds", "delayUntil", "visibleAt", "expiresAt", "failureReason", "hitlSpec", "routeHops", "createdAt",
 ] as const;
 const JSON_COLUMNS = new Set(["body", "labels", "hitlSpec"]);
 const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => "?").join(", ")})`;
@@ -56,6 +56,7 @@ export function newMessage(
     failureReason: null,
     response: null,
     hitlSpec: null,
+    routeHops: 0,
     claimedAt: null,
     completedAt: null,
     finishedAt: null,
