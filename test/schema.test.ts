@@ -26,7 +26,7 @@ describe("schema.graphql", () => {
   });
 });
 
-describe("the contract's schema (spec/api-contract.md §4)", () => {
+describe("the contract's schema (spec/api-contract.md §4 and §6)", () => {
   const ours = schema.getTypeMap();
   const theirs = Object.values(contract.getTypeMap()).filter((t) => !t.name.startsWith("__"));
 

@@ -1,6 +1,6 @@
 import type { Deps } from "../domain/deps.js";
 import { EventType, messageEvent } from "../domain/message-events.js";
-import { publishEvents } from "../domain/requeue.js";
+import { broadcastEvents } from "../domain/emit.js";
 import type { Agent } from "./agent.js";
 
 /** A completion younger than this may still be on its way from the process that made it. */
@@ -32,7 +32,7 @@ export function completionRelay(deps: Deps): Agent {
       const events = rows.map((m) => messageEvent(EventType.completed, m, m.completedAt!));
       const published = await deps.bus.alreadyPublished(events.map((e) => e.eventId));
       const missing = rows.filter((_, i) => !published[i]);
-      for (const m of missing) await publishEvents(deps, [m], EventType.completed, m.completedAt!);
+      for (const m of missing) await broadcastEvents(deps, [m], EventType.completed, m.completedAt!);
       checkedUntil = until;
       await deps.bus.forgetPublished(now - REMEMBER_MS);
       return missing.length;

@@ -2,7 +2,7 @@ import type { Message } from "../generated/prisma/client.js";
 import type { Deps } from "../domain/deps.js";
 import { byQueue } from "../domain/claims.js";
 import { EventType } from "../domain/message-events.js";
-import { publishEvents } from "../domain/requeue.js";
+import { emit } from "../domain/emit.js";
 import { SWEEP_BATCH, type Agent } from "./agent.js";
 import { bestEffort } from "../domain/redis-fallback.js";
 
@@ -46,7 +46,7 @@ export function expiryEnforcer(deps: Deps): Agent {
           bestEffort(deps, () => deps.scripts.remove(deps.scripts.keys.queue(g[0]!.row.scopeId, g[0]!.row.queueId), g.map((x) => x.row.id))),
         ),
       );
-      await publishEvents(deps, ended, EventType.expired, at);
+      await emit(deps, ended, EventType.expired, at);
       return ended.length;
     },
   };

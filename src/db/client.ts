@@ -15,6 +15,10 @@ export function createDb(config: Pick<Config, "database">, opts: { onQuery?: (sq
     ...server,
     database,
     connectionLimit: config.database.poolSize,
+    // Prepared statements are kept per connection: without the cache every statement is
+    // PREPARE + EXECUTE + CLOSE, three writes (measured: publish −16%, claim −25%,
+    // complete −9% server CPU per call; docs/performance.md).
+    prepareCacheLength: 256,
     // DATETIME(3) columns hold UTC; read and write them as such whatever the server zone.
     timezone: "Z",
   });

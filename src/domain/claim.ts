@@ -4,12 +4,14 @@ import { newToken } from "../ids.js";
 import { ValidationError } from "../errors.js";
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
-import { EventType, messageEvent } from "./message-events.js";
-import { bestEffort, withRedis } from "./redis-fallback.js";
+import { EventType } from "./message-events.js";
+import { emit } from "./emit.js";
+import { withRedis } from "./redis-fallback.js";
 import type { Db } from "../db/client.js";
 import { joinGroup } from "./consumer-groups.js";
 import { claimForGroup, claimForGroupFromMariaDb } from "./deliveries.js";
 import type { QueueInfo } from "./queue-directory.js";
+import { servedFromMariaDb } from "./event-log.js";
 import { intIn, parseInput, text, visibilityTimeoutS } from "./validation.js";
 
 export const MAX_CLAIM_BATCH = 100;
@@ -55,9 +57,11 @@ export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<M
   const groupId = broadcast ? await joinGroup(deps, q, data.consumerGroup!) : null;
   const claimed = groupId
     ? await withRedis(deps, () => claimForGroup(deps, q, groupId, claim), () => claimForGroupFromMariaDb(deps, q, groupId, claim))
-    : await withRedis(deps, () => claimThroughRedis(deps, q, claim), () => claimFromMariaDb(deps, q, claim));
+    : servedFromMariaDb(q)
+      ? await claimFromMariaDb(deps, q, claim)
+      : await withRedis(deps, () => claimThroughRedis(deps, q, claim), () => claimFromMariaDb(deps, q, claim));
   for (const m of claimed) freshClaims.add(m);
-  await bestEffort(deps, () => deps.bus.publish(actor.tenantId, claimed.map((m) => messageEvent(EventType.claimed, m, new Date(now)))));
+  await emit(deps, claimed, EventType.claimed, new Date(now));
   return claimed;
 }
 

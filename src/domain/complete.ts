@@ -8,7 +8,7 @@ import type { Deps } from "./deps.js";
 import { EventType } from "./message-events.js";
 import { itemField, jsonOfAtMost, parseBatch, perLimit, type BatchPrefix } from "./validation.js";
 import { bestEffort } from "./redis-fallback.js";
-import { publishEvents } from "./requeue.js";
+import { emit } from "./emit.js";
 
 const completeSchema = perLimit((messageBytes: number) =>
   z.object({
@@ -94,7 +94,7 @@ async function completeClaims(deps: Deps, parsed: CompleteItem[], held: HeldClai
     claimExpiresAt: null,
     response: c.response as Message["response"],
   }));
-  await publishEvents(deps, done, EventType.completed, completedAt);
+  await emit(deps, done, EventType.completed, completedAt);
 
   if (lost.length) {
     // The claim lapsed between our check and the write; the others are completed.

@@ -6,7 +6,8 @@ import { byQueue, claimCondition, type HeldClaim } from "./claims.js";
 import { EventType } from "./message-events.js";
 import { insertRows, newMessage } from "./message-rows.js";
 import { enqueueMessages } from "./pending.js";
-import { publishEvents, stillOurs } from "./requeue.js";
+import { stillOurs } from "./requeue.js";
+import { emit } from "./emit.js";
 import { bestEffort } from "./redis-fallback.js";
 
 export const DEAD_LETTER_QUEUE = "_dead_letter";
@@ -88,7 +89,7 @@ export async function deadLetterClaims(
     claimExpiresAt: null,
     failureReason: opts.reason(c),
   }));
-  await publishEvents(deps, dead, EventType.deadLettered, at);
-  await publishEvents(deps, copies, EventType.published, at);
+  await emit(deps, dead, EventType.deadLettered, at);
+  await emit(deps, copies, EventType.published, at);
   return dead;
 }

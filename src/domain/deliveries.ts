@@ -12,7 +12,7 @@ import { orderScore } from "./ordering.js";
 import { enqueueMessages } from "./pending.js";
 import type { QueueInfo } from "./queue-directory.js";
 import { bestEffort } from "./redis-fallback.js";
-import { publishEvents } from "./requeue.js";
+import { emit } from "./emit.js";
 
 /** A BROADCAST message's delivery to one group, held by the caller. */
 export type HeldDelivery = { message: Message; delivery: Delivery; token: string };
@@ -173,7 +173,7 @@ async function changeDelivery(
 }
 
 async function afterEnd(deps: Deps, ended: Message | null, at: Date): Promise<void> {
-  if (ended?.state === "COMPLETED") await publishEvents(deps, [ended], EventType.completed, at);
+  if (ended?.state === "COMPLETED") await emit(deps, [ended], EventType.completed, at);
 }
 
 export async function completeDelivery(deps: Deps, h: HeldDelivery, response: unknown, now: number): Promise<Message> {
@@ -212,7 +212,7 @@ export async function requeueDelivery(
     visibleAt: new Date(o.visibleAt),
     failureReason: o.failureReason ?? h.delivery.failureReason,
   });
-  await publishEvents(deps, [seen], o.event, at);
+  await emit(deps, [seen], o.event, at);
   return seen;
 }
 
@@ -235,8 +235,8 @@ export async function deadLetterDelivery(deps: Deps, h: HeldDelivery, o: { now: 
   await bestEffort(deps, () => deps.scripts.remove(groupKeys(deps, h.delivery, h.message.scopeId), [h.message.id]));
   await enqueueMessages(deps, [copy]);
   const seen = asSeenBy(h.message, { ...h.delivery, state: "DEAD_LETTERED", finishedAt: at, claimExpiresAt: null, failureReason: reason });
-  await publishEvents(deps, [seen], EventType.deadLettered, at);
-  await publishEvents(deps, [copy], EventType.published, at);
+  await emit(deps, [seen], EventType.deadLettered, at);
+  await emit(deps, [copy], EventType.published, at);
   await afterEnd(deps, r.ended, at);
   return seen;
 }

@@ -9,6 +9,8 @@ export const EventType = {
   released: "scaiqueue.message.released",
   deadLettered: "scaiqueue.message.dead_lettered",
   expired: "scaiqueue.message.expired",
+  /** a routing rule moved or archived the message (it is ARCHIVED now) */
+  routed: "scaiqueue.message.routed",
 } as const;
 export type EventTypeName = (typeof EventType)[keyof typeof EventType];
 
@@ -34,6 +36,7 @@ const ONCE: ReadonlySet<EventTypeName> = new Set([
   EventType.completed,
   EventType.deadLettered,
   EventType.expired,
+  EventType.routed,
 ]);
 
 /**

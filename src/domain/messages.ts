@@ -7,6 +7,7 @@ import type { Deps } from "./deps.js";
 import type { Depth } from "../redis/scripts.js";
 import { withRedis } from "./redis-fallback.js";
 import type { QueueInfo } from "./queue-directory.js";
+import { EVENT_CONTENT_TYPE, servedFromMariaDb } from "./event-log.js";
 
 export const MAX_PAGE = 500;
 
@@ -46,6 +47,7 @@ export async function listMessages(db: Db, actor: Actor, f: MessageFilter): Prom
   if (f.scopeId != null && !isUuid(f.scopeId)) throw new ScopeNotFoundError();
   const where: Prisma.MessageWhereInput = { tenantId: actor.tenantId };
   if (f.queueId != null) where.queueId = f.queueId;
+  else where.contentType = { not: EVENT_CONTENT_TYPE };
   if (f.scopeId != null) where.scopeId = f.scopeId;
   if (f.correlationId != null) where.correlationId = f.correlationId;
   if (f.state != null) where.state = f.state;
@@ -78,9 +80,10 @@ export async function queueDepth(
  */
 export async function depthOfQueue(
   deps: Pick<Deps, "scripts" | "db" | "clock">,
-  q: Pick<QueueInfo, "id" | "scopeId" | "consumerMode">,
+  q: Pick<QueueInfo, "id" | "scopeId" | "consumerMode" | "system" | "slug">,
   consumerGroup?: string | null,
 ): Promise<QueueDepth> {
+  if (servedFromMariaDb(q)) return depthFromMariaDb(deps, q.id);
   if (q.consumerMode !== "BROADCAST") return depthOf(deps, q.scopeId, q.id);
   const groups = await deps.db.consumerGroup.findMany({ where: { queueId: q.id, ...(consumerGroup ? { name: consumerGroup } : {}) } });
   const each = await Promise.all(groups.map((g) => depthOf(deps, q.scopeId, q.id, g.id)));
@@ -99,20 +102,38 @@ async function depthOf(deps: Pick<Deps, "scripts" | "db" | "clock">, scopeId: st
       return { pending: d.ready + d.delayed, claimed: d.claimed, delayed: d.delayed };
     },
     // While Redis is down, MariaDB's counts (slower, and not one atomic snapshot).
-    async () => {
-      const later = { gt: new Date(deps.clock()) };
-      const [pending, claimed, delayed] = groupId
-        ? await Promise.all([
-            deps.db.delivery.count({ where: { groupId, state: "PENDING" } }),
-            deps.db.delivery.count({ where: { groupId, state: "CLAIMED" } }),
-            deps.db.delivery.count({ where: { groupId, state: "PENDING", visibleAt: later } }),
-          ])
-        : await Promise.all([
-            deps.db.message.count({ where: { queueId, state: "PENDING" } }),
-            deps.db.message.count({ where: { queueId, state: "CLAIMED" } }),
-            deps.db.message.count({ where: { queueId, state: "PENDING", visibleAt: later } }),
-          ]);
-      return { pending, claimed, delayed };
-    },
+    () => depthFromMariaDb(deps, queueId, groupId),
   );
+}
+
+async function depthFromMariaDb(deps: Pick<Deps, "db" | "clock">, queueId: string, groupId?: string): Promise<QueueDepth> {
+  const later = { gt: new Date(deps.clock()) };
+  const [pending, claimed, delayed] = groupId
+    ? await Promise.all([
+        deps.db.delivery.count({ where: { groupId, state: "PENDING" } }),
+        deps.db.delivery.count({ where: { groupId, state: "CLAIMED" } }),
+        deps.db.delivery.count({ where: { groupId, state: "PENDING", visibleAt: later } }),
+      ])
+    : await Promise.all([
+        deps.db.message.count({ where: { queueId, state: "PENDING" } }),
+        deps.db.message.count({ where: { queueId, state: "CLAIMED" } }),
+        deps.db.message.count({ where: { queueId, state: "PENDING", visibleAt: later } }),
+      ]);
+  return { pending, claimed, delayed };
+}
+
+/**
+ * The depths of MariaDB-served queues (`_events`) in one grouped count, for listings
+ * that show many queues at once.
+ */
+export async function depthsFromMariaDb(deps: Pick<Deps, "db" | "clock">, queueIds: readonly string[]): Promise<QueueDepth[]> {
+  const rows = await deps.db.$queryRawUnsafe<{ queueId: string; pending: unknown; claimed: unknown; delayed: unknown }[]>(
+    `SELECT queueId, SUM(state = 'PENDING') AS \`pending\`, SUM(state = 'CLAIMED') AS \`claimed\`,
+       SUM(state = 'PENDING' AND visibleAt > ?) AS \`delayed\`
+     FROM messages WHERE queueId IN (${queueIds.map(() => "?").join(", ")}) AND state IN ('PENDING', 'CLAIMED') GROUP BY queueId`,
+    new Date(deps.clock()),
+    ...queueIds,
+  );
+  const by = new Map(rows.map((r) => [r.queueId, { pending: Number(r.pending), claimed: Number(r.claimed), delayed: Number(r.delayed ?? 0) }]));
+  return queueIds.map((id) => by.get(id) ?? { pending: 0, claimed: 0, delayed: 0 });
 }

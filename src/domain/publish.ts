@@ -11,7 +11,9 @@ import { enqueueMessages } from "./pending.js";
 import { insertRows, newMessage } from "./message-rows.js";
 import { admit, admittedOf, dropOldest, release, type Admission } from "./admission.js";
 import { DEAD_LETTER_QUEUE, deadLetterCopy } from "./dead-letter.js";
-import { publishEvents } from "./requeue.js";
+import { emit, emitInOrder } from "./emit.js";
+import { checkHitlSpec, MAX_HITL_SPEC_BYTES, reviewTimeoutS } from "./hitl.js";
+import { routeOnPublish, type RoutedPublish } from "./routing/route.js";
 import { enqueueDeliveries, fanOut } from "./consumer-groups.js";
 import type { QueueInfo } from "./queue-directory.js";
 import {
@@ -31,14 +33,18 @@ import {
 export type PublishResult = { message: Message; duplicate: boolean };
 
 const CONTENT_TYPE_RE = /^[\w.+-]+\/[\w.+-]+(\s*;[^\u0000-\u001f\u007f]*)?$/;
-const MAX_HITL_SPEC_BYTES = 64 * 1024;
 
 const publishSchema = perLimit((messageBytes: number) =>
   z.object({
     queueId: z.string(),
     body: jsonOfAtMost(messageBytes),
     messageType: text(128).nullish(),
-    contentType: z.string().max(128, "at most 128 characters").regex(CONTENT_TYPE_RE, "must be a media type such as application/json").nullish(),
+    contentType: z
+      .string()
+      .max(128, "at most 128 characters")
+      .regex(CONTENT_TYPE_RE, "must be a media type such as application/json")
+      .refine((t) => !t.toLowerCase().startsWith("application/vnd.scaiqueue."), "application/vnd.scaiqueue.* types are reserved for the service")
+      .nullish(),
     labels: labels.nullish(),
     priorityTier: z.enum(["CRITICAL", "HIGH", "NORMAL", "LOW", "BACKGROUND"]).nullish(),
     priorityScore: intIn(0, 1000).nullish(),
@@ -54,9 +60,9 @@ const publishSchema = perLimit((messageBytes: number) =>
 );
 
 /**
- * publish and publishBatch. All inputs are checked before anything is written; the rows
- * go in with one multi-row INSERT (in one transaction when idempotency keys are
- * involved, so a conflict anywhere writes nothing), then into the Redis pending sets.
+ * publish and publishBatch. All inputs are checked before anything is written (bounds,
+ * the HITL spec, the queue's message schema); the rows then go through routing and are
+ * written by commitPublish.
  * `prefix` names the argument in error details ("input", or "inputs" for a batch).
  */
 export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefix: BatchPrefix): Promise<PublishResult[]> {
@@ -66,12 +72,21 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
   for (const [i, p] of parsed.entries()) {
     if (!queues.has(p.queueId)) queues.set(p.queueId, await acceptingQueue(deps, actor, p.queueId, itemField(prefix, i)));
   }
+  const problems: ErrorDetail[] = [];
+  for (const [i, p] of parsed.entries()) {
+    const field = itemField(prefix, i);
+    if (p.hitlSpec) problems.push(...checkHitlSpec(p.hitlSpec, `${field}.hitlSpec`));
+    const schemaId = queues.get(p.queueId)!.schemaId;
+    if (schemaId) problems.push(...(await deps.schemas.check(schemaId, p.body, `${field}.body`)));
+  }
+  if (problems.length) throw new ValidationError(problems);
 
   const now = deps.clock();
   const createdAt = new Date(now);
   const rows: Message[] = parsed.map((p) => {
     const q = queues.get(p.queueId)!;
-    const expiries = [p.deadline?.getTime(), p.ttlSeconds ? now + p.ttlSeconds * 1000 : undefined].filter(
+    const review = reviewTimeoutS(p.hitlSpec);
+    const expiries = [p.deadline?.getTime(), p.ttlSeconds ? now + p.ttlSeconds * 1000 : undefined, review ? now + review * 1000 : undefined].filter(
       (t): t is number => t !== undefined,
     );
     return newMessage({
@@ -99,34 +114,86 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
       createdAt,
     });
   });
+  return commitPublish(deps, rows, { prefix });
+}
 
-  const admission = await admit(deps, [...queues.values()], rows, now);
+/**
+ * Writes new messages: MESSAGE_PUBLISHED routing first (children, archived sources,
+ * refused hops), then maxDepth admission, then one multi-row INSERT (in one transaction
+ * when idempotency keys, bounded or BROADCAST queues, or `before` are involved, so a
+ * conflict anywhere writes nothing), then the Redis pending sets and the events.
+ * Routing after a trigger writes its children through here too; its `before` step
+ * (archiving the source) runs in the same transaction, and nothing is written if it
+ * answers false.
+ */
+export async function commitPublish(
+  deps: Deps,
+  given: Message[],
+  opts: { prefix?: BatchPrefix; before?: (tx: Db) => Promise<boolean> } = {},
+): Promise<PublishResult[]> {
+  const prefix = opts.prefix ?? "input";
+  const createdAt = given[0]!.createdAt;
+  const now = createdAt.getTime();
+  const routing = await routeOnPublish(deps, given, now);
+  const rows = routing.rows;
+  const queues = new Map<string, QueueInfo>();
+  for (const r of rows) if (!queues.has(r.queueId)) queues.set(r.queueId, await deps.queues.get(r.tenantId, r.queueId));
+
+  const admission = await admit(deps, [...queues.values()], rows.filter((r) => r.state === "PENDING"), now);
   const admitted = rows.filter((r) => !admission.overflow.has(r.id));
   const bounded = admission.queues.size > 0 || admission.overflow.size > 0;
   const broadcast = new Set([...queues.values()].filter((q) => q.consumerMode === "BROADCAST").map((q) => q.id));
+  // looked up before the transaction: a lookup inside it would wait for a second pool connection
+  const deadLetterQueues = new Map<string, string>();
+  for (const r of rows.filter((x) => admission.overflow.has(x.id))) {
+    if (!deadLetterQueues.has(r.scopeId)) deadLetterQueues.set(r.scopeId, (await deps.queues.systemQueue(r.scopeId, DEAD_LETTER_QUEUE)).id);
+  }
   let written: Written;
   try {
     written =
-      rows.some((r) => r.idempotencyKey) || bounded || broadcast.size
-        ? await deps.db.$transaction((tx) => writeAll(deps, tx as unknown as Db, admitted, rows, admission, broadcast, createdAt, prefix))
-        : (await insertRows(deps.db, rows), { results: rows.map((message) => ({ message, duplicate: false })), dead: [], copies: [], dropped: [], deliveries: [], unheard: [] });
+      rows.some((r) => r.idempotencyKey) || bounded || broadcast.size || opts.before
+        ? await deps.db.$transaction((tx) =>
+            writeAll(tx as unknown as Db, { admitted, rows, routing, admission, broadcast, queues, deadLetterQueues, at: createdAt, prefix, before: opts.before }),
+          )
+        : await writeSimple(deps, rows, routing);
   } catch (err) {
     await release(deps, admission);
     throw err;
   }
-  const { results, dead, copies, dropped, deliveries, unheard } = written;
+  const { results, inserted, dead, copies, dropped, deliveries, unheard, integrity } = written;
 
-  const fresh = results.filter((r) => !r.duplicate && (r.message.state === "PENDING" || unheard.includes(r.message))).map((r) => r.message);
+  const fresh = inserted.filter((m) => m.state === "PENDING" || unheard.includes(m));
   const droppedByQueue = new Map<string, string[]>();
   for (const d of dropped) droppedByQueue.set(d.queueId, [...(droppedByQueue.get(d.queueId) ?? []), d.id]);
-  const competing = [...fresh, ...copies].filter((m) => !broadcast.has(m.queueId));
+  const competing = [...fresh, ...copies, ...integrity].filter((m) => !broadcast.has(m.queueId));
   await enqueueMessages(deps, competing, admittedOf(admission, droppedByQueue));
   await enqueueDeliveries(deps, deliveries, new Map(fresh.map((m) => [m.id, m])));
-  await publishEvents(deps, [...fresh, ...copies], EventType.published, createdAt);
-  await publishEvents(deps, unheard, EventType.completed, createdAt);
-  await publishEvents(deps, dead, EventType.deadLettered, createdAt);
-  await publishEvents(deps, dropped, EventType.expired, createdAt);
+  const routed = new Set(routing.routed.map((m) => m.id));
+  await emitInOrder(
+    deps,
+    [...inserted.flatMap((m) => [{ message: m, type: EventType.published }, ...(routed.has(m.id) ? [{ message: m, type: EventType.routed }] : [])]), ...copies.map((m) => ({ message: m, type: EventType.published }))],
+    createdAt,
+  );
+  await emit(deps, unheard, EventType.completed, createdAt);
+  await emit(deps, dead, EventType.deadLettered, createdAt);
+  await emit(deps, dropped, EventType.expired, createdAt);
   return results;
+}
+
+/** No keys, bounds or groups: one INSERT of everything, atomic on its own. */
+async function writeSimple(deps: Deps, rows: Message[], routing: RoutedPublish): Promise<Written> {
+  await insertRows(deps.db, [...rows, ...routing.integrity]);
+  const given = rows.filter((r) => !routing.rootOf.has(r.id));
+  return {
+    results: given.map((message) => ({ message, duplicate: false })),
+    inserted: rows,
+    dead: [],
+    copies: [],
+    dropped: [],
+    deliveries: [],
+    unheard: [],
+    integrity: routing.integrity,
+  };
 }
 
 async function acceptingQueue(deps: Deps, actor: Actor, queueId: string, field: string): Promise<QueueInfo> {
@@ -142,50 +209,81 @@ async function acceptingQueue(deps: Deps, actor: Actor, queueId: string, field: 
 }
 
 type Written = {
+  /** one per given row: the message as written, or the one an idempotency key already held */
   results: PublishResult[];
+  /** the rows actually inserted (given and routed children), as written */
+  inserted: Message[];
   dead: Message[];
   copies: Message[];
   dropped: Message[];
   /** BROADCAST: one per group of each new message, and the messages no group was there to hear */
   deliveries: Delivery[];
   unheard: Message[];
+  integrity: Message[];
+};
+
+type WriteAll = {
+  admitted: Message[];
+  rows: Message[];
+  routing: RoutedPublish;
+  admission: Admission;
+  broadcast: Set<string>;
+  queues: Map<string, QueueInfo>;
+  /** scope id → its _dead_letter queue id, for the newcomers that do not fit */
+  deadLetterQueues: Map<string, string>;
+  at: Date;
+  prefix: BatchPrefix;
+  before?: (tx: Db) => Promise<boolean>;
 };
 
 /**
- * The transactional write: admitted rows (idempotency checked), newcomers that did not
- * fit dead-lettered with their copies, and the oldest messages dropped where owed.
+ * The transactional write: the given rows (idempotency checked), then the children of
+ * those that were not duplicates, newcomers that did not fit dead-lettered with their
+ * copies, and the oldest messages dropped where owed.
  */
-async function writeAll(
-  deps: Deps,
-  tx: Db,
-  admitted: Message[],
-  all: Message[],
-  admission: Admission,
-  broadcast: Set<string>,
-  at: Date,
-  prefix: BatchPrefix,
-): Promise<Written> {
-  const index = new Map(all.map((r, i) => [r.id, i]));
-  const fits = admitted.length ? await insertIdempotent(tx, admitted, (r) => itemField(prefix, index.get(r.id)!)) : [];
-  const byId = new Map(admitted.map((r, i) => [r.id, fits[i]!]));
+async function writeAll(tx: Db, w: WriteAll): Promise<Written> {
+  const nothing: Written = { results: [], inserted: [], dead: [], copies: [], dropped: [], deliveries: [], unheard: [], integrity: [] };
+  if (w.before && !(await w.before(tx))) return nothing;
+  const rootOf = (id: string) => w.routing.rootOf.get(id) ?? id;
+  const given = w.rows.filter((r) => !w.routing.rootOf.has(r.id));
+  const index = new Map(given.map((r, i) => [r.id, i]));
+  const admittedGiven = w.admitted.filter((r) => index.has(r.id));
+  const fits = admittedGiven.length ? await insertIdempotent(tx, admittedGiven, (r) => itemField(w.prefix, index.get(r.id)!)) : [];
+  const byId = new Map(admittedGiven.map((r, i) => [r.id, fits[i]!]));
+  const duplicates = new Set<string>();
+  for (const [i, f] of fits.entries()) if (f.duplicate) duplicates.add(admittedGiven[i]!.id);
+  const kept = (r: Message) => !duplicates.has(rootOf(r.id));
+  const children = w.admitted.filter((r) => w.routing.rootOf.has(r.id) && kept(r));
+  const integrity = w.routing.integrity.filter((r) => !duplicates.has(rootOf(r.causationId ?? "")));
+  if (children.length || integrity.length) await insertRows(tx, [...children, ...integrity]);
+
   const dead: Message[] = [];
   const copies: Message[] = [];
-  for (const r of all.filter((x) => admission.overflow.has(x.id))) {
-    const q = await deps.queues.get(r.tenantId, r.queueId);
-    const reason = `the queue was at its maxDepth of ${q.maxDepth} (DEAD_LETTER)`;
-    const d: Message = { ...r, state: "DEAD_LETTERED", finishedAt: at, failureReason: reason };
+  for (const r of w.rows.filter((x) => w.admission.overflow.has(x.id) && kept(x))) {
+    const reason = `the queue was at its maxDepth of ${w.queues.get(r.queueId)!.maxDepth} (DEAD_LETTER)`;
+    const d: Message = { ...r, state: "DEAD_LETTERED", finishedAt: w.at, failureReason: reason };
     dead.push(d);
-    copies.push(deadLetterCopy(d, (await deps.queues.systemQueue(r.scopeId, DEAD_LETTER_QUEUE)).id, reason, at));
+    copies.push(deadLetterCopy(d, w.deadLetterQueues.get(r.scopeId)!, reason, w.at));
     byId.set(r.id, { message: d, duplicate: false });
   }
   if (dead.length) await insertRows(tx, [...dead, ...copies]);
   const dropped: Message[] = [];
-  const mine = new Set(all.map((r) => r.id));
-  for (const [queueId, a] of admission.queues) dropped.push(...(await dropOldest(tx, queueId, a.drops, at, mine)));
-  const toGroups = admitted.filter((r, i) => broadcast.has(r.queueId) && !fits[i]!.duplicate);
-  const { deliveries, unheard } = await fanOut(tx, toGroups, at);
-  for (const u of unheard) byId.set(u.id, { message: u, duplicate: false });
-  return { results: all.map((r) => byId.get(r.id)!), dead, copies, dropped, deliveries, unheard };
+  const mine = new Set(w.rows.map((r) => r.id));
+  for (const [queueId, a] of w.admission.queues) dropped.push(...(await dropOldest(tx, queueId, a.drops, w.at, mine)));
+  const inserted = [...admittedGiven.filter((r) => !duplicates.has(r.id)), ...children];
+  const { deliveries, unheard } = await fanOut(tx, inserted.filter((r) => w.broadcast.has(r.queueId) && r.state === "PENDING"), w.at);
+  const heard = new Map(unheard.map((u) => [u.id, u]));
+  for (const u of unheard) if (byId.has(u.id)) byId.set(u.id, { message: u, duplicate: false });
+  return {
+    results: given.map((r) => byId.get(r.id)!),
+    inserted: inserted.map((r) => heard.get(r.id) ?? r),
+    dead,
+    copies,
+    dropped,
+    deliveries,
+    unheard,
+    integrity,
+  };
 }
 
 async function insertIdempotent(tx: Db, rows: Message[], fieldOf: (r: Message) => string): Promise<PublishResult[]> {

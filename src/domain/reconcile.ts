@@ -1,14 +1,12 @@
 import type { Message, MessageState } from "../generated/prisma/client.js";
-import { uuidv7 } from "../ids.js";
 import type { QueueKeys } from "../redis/keys.js";
 import type { RepairOp } from "../redis/scripts.js";
-import { bodyHash } from "./canonical-json.js";
+import { integrityRecord } from "./integrity.js";
+import { servedFromMariaDb } from "./event-log.js";
 import type { Deps } from "./deps.js";
-import { insertRows, newMessage } from "./message-rows.js";
+import { insertRows } from "./message-rows.js";
 import { orderScore, type Ordering } from "./ordering.js";
 import { enqueueMessages } from "./pending.js";
-
-export const INTEGRITY_QUEUE = "_integrity";
 
 /**
  * How long Redis and MariaDB may disagree about a message before it is repaired. Every
@@ -82,9 +80,9 @@ export class Reconciler {
   private async targets(): Promise<Target[]> {
     const db = this.deps.db;
     const queues = await db.queue.findMany({
-      select: { id: true, scopeId: true, tenantId: true, ordering: true, consumerMode: true, consumerGroups: { select: { id: true, name: true } } },
+      select: { id: true, scopeId: true, tenantId: true, ordering: true, consumerMode: true, system: true, slug: true, consumerGroups: { select: { id: true, name: true } } },
     });
-    return queues.flatMap((q): Target[] => {
+    return queues.filter((q) => !servedFromMariaDb(q)).flatMap((q): Target[] => {
       const base = { queueId: q.id, scopeId: q.scopeId, tenantId: q.tenantId, ordering: q.ordering };
       if (q.consumerMode === "COMPETING") {
         return [
@@ -188,28 +186,8 @@ export class Reconciler {
     const at = new Date(now);
     const messages: Message[] = [];
     for (const r of repairs) {
-      const integrity = await this.deps.queues.systemQueue(r.scopeId, INTEGRITY_QUEUE);
-      const body = {
-        kind: "redis_repair",
-        queueId: r.queueId,
-        consumerGroup: r.consumerGroup,
-        requeued: r.requeued,
-        relocked: r.relocked,
-        removed: r.removed,
-        at: at.toISOString(),
-      };
-      messages.push(
-        newMessage({
-          id: uuidv7(now),
-          tenantId: r.tenantId,
-          scopeId: r.scopeId,
-          queueId: integrity.id,
-          messageType: "scaiqueue.integrity.redis_repair",
-          body,
-          bodyHash: bodyHash(body),
-          createdAt: at,
-        }),
-      );
+      const body = { queueId: r.queueId, consumerGroup: r.consumerGroup, requeued: r.requeued, relocked: r.relocked, removed: r.removed };
+      messages.push(await integrityRecord(this.deps, r, "redis_repair", body, at));
     }
     await insertRows(this.deps.db, messages);
     await enqueueMessages(this.deps, messages);

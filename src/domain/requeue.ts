@@ -1,7 +1,9 @@
 import type { Message } from "../generated/prisma/client.js";
 import type { Deps } from "./deps.js";
 import { byQueue, claimCondition, type HeldClaim } from "./claims.js";
-import { messageEvent, type EventTypeName } from "./message-events.js";
+import type { EventTypeName } from "./message-events.js";
+import { emit } from "./emit.js";
+import { servedFromMariaDb } from "./event-log.js";
 import { orderScore } from "./ordering.js";
 import { bestEffort } from "./redis-fallback.js";
 
@@ -54,10 +56,10 @@ export async function requeueClaims(deps: Deps, claims: HeldClaim[], opts: Reque
         requeued.push(m);
         return { id: m.id, score: orderScore(q.ordering, m), visibleAt: opts.visibleAt(c) };
       });
-      await bestEffort(deps, () => deps.scripts.requeue(deps.scripts.keys.queue(q.scopeId, q.id), opts.now, items));
+      if (!servedFromMariaDb(q)) await bestEffort(deps, () => deps.scripts.requeue(deps.scripts.keys.queue(q.scopeId, q.id), opts.now, items));
     }),
   );
-  await publishEvents(deps, requeued, opts.event, at);
+  await emit(deps, requeued, opts.event, at);
   return requeued;
 }
 
@@ -73,13 +75,4 @@ export async function stillOurs(deps: Pick<Deps, "db">, claims: HeldClaim[], sta
   });
   const ours = new Set(rows.filter((r) => r.state === state).map((r) => `${r.id}/${r.claimToken}`));
   return claims.filter((c) => ours.has(`${c.row.id}/${c.token}`));
-}
-
-/** Publishes one event per message, grouped per tenant channel (lost while Redis is down; the relay resends completions). */
-export async function publishEvents(deps: Pick<Deps, "bus" | "scripts">, messages: Message[], type: EventTypeName, at: Date): Promise<void> {
-  const byTenant = new Map<string, Message[]>();
-  for (const m of messages) byTenant.set(m.tenantId, [...(byTenant.get(m.tenantId) ?? []), m]);
-  await Promise.all(
-    [...byTenant].map(([tenantId, ms]) => bestEffort(deps, () => deps.bus.publish(tenantId, ms.map((m) => messageEvent(type, m, at))))),
-  );
 }

@@ -27,11 +27,15 @@ export async function completionsOf(
   }
   const channel = new EventChannel<MessageEvent>({ keyOf: byEventId });
   let early: MessageEvent[] | null = [];
-  const off = await deps.bus.listen(actor.tenantId, (e) => {
-    if (e.type !== EventType.completed || e.correlationId !== correlationId) return;
-    if (early) early.push(e);
-    else channel.push(e);
-  });
+  const off = await deps.bus.listen(
+    actor.tenantId,
+    (e) => {
+      if (e.type !== EventType.completed) return;
+      if (early) early.push(e);
+      else channel.push(e);
+    },
+    correlationId,
+  );
   channel.onClose(off);
   try {
     const done = await deps.db.message.findMany({
@@ -65,13 +69,16 @@ export async function eventsOf(
   }
   const types = f.types?.length ? new Set(f.types) : null;
   const channel = new EventChannel<MessageEvent>({ keyOf: byEventId });
-  const off = await deps.bus.listen(actor.tenantId, (e) => {
-    if (f.queueId != null && e.queueId !== f.queueId) return;
-    if (f.scopeId != null && e.scopeId !== f.scopeId) return;
-    if (f.correlationId != null && e.correlationId !== f.correlationId) return;
-    if (types && !types.has(e.type)) return;
-    channel.push(e);
-  });
+  const off = await deps.bus.listen(
+    actor.tenantId,
+    (e) => {
+      if (f.queueId != null && e.queueId !== f.queueId) return;
+      if (f.scopeId != null && e.scopeId !== f.scopeId) return;
+      if (types && !types.has(e.type)) return;
+      channel.push(e);
+    },
+    f.correlationId ?? undefined,
+  );
   channel.onClose(off);
   return channel;
 }

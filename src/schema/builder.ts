@@ -3,6 +3,7 @@ import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos
 import type { Context } from "../graphql/context.js";
 import { AuthTokenInvalidError, AuthTokenMissingError, PermissionDeniedError } from "../errors.js";
 import type { Permission } from "../domain/actor.js";
+import "./audit-plugin.js";
 
 /**
  * Auth scopes are named after the permission they need (canView …), never "scope", so
@@ -26,7 +27,7 @@ export const builder = new SchemaBuilder<{
   };
 }>({
   defaultFieldNullability: false,
-  plugins: [ScopeAuthPlugin],
+  plugins: [ScopeAuthPlugin, "audit"],
   scopeAuth: {
     authorizeOnSubscribe: true,
     authScopes: (ctx) => {

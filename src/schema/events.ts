@@ -4,11 +4,11 @@ import { builder } from "./builder.js";
 import { MessageState } from "./enums.js";
 import { MessageRef } from "./message.js";
 
-const MessageEventRef = builder.objectRef<MessageEvent>("MessageEvent").implement({
+export const MessageEventRef = builder.objectRef<MessageEvent>("MessageEvent").implement({
   fields: (t) => ({
     eventId: t.exposeID("eventId"),
     type: t.exposeString("type", {
-      description: "scaiqueue.message.published | claimed | completed | failed | released | dead_lettered | expired",
+      description: "scaiqueue.message.published | claimed | completed | failed | released | dead_lettered | expired | routed",
     }),
     messageId: t.exposeID("messageId"),
     queueId: t.exposeID("queueId"),

@@ -43,7 +43,7 @@ MessageRef.implement({
   }),
 });
 
-const PublishResultRef = builder.objectRef<PublishResult>("PublishResult").implement({
+export const PublishResultRef = builder.objectRef<PublishResult>("PublishResult").implement({
   fields: (t) => ({
     message: t.field({ type: MessageRef, resolve: (r) => r.message }),
     duplicate: t.exposeBoolean("duplicate", {

@@ -33,7 +33,7 @@ QueueRef.implement({
     maxRetries: t.exposeInt("maxRetries"),
     maxDepth: t.exposeInt("maxDepth", { nullable: true }),
     overflowPolicy: t.field({ type: OverflowPolicy, resolve: (q) => q.overflowPolicy }),
-    depth: t.field({ type: QueueDepthRef, resolve: (q, _a, ctx) => ctx.services.depthOf(q) }),
+    depth: t.field({ type: QueueDepthRef, resolve: (q, _a, ctx) => ctx.services.depthOf(q, ctx.loaders()) }),
   }),
 });
 

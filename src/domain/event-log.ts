@@ -1,0 +1,112 @@
+import type { Message } from "../generated/prisma/client.js";
+import { isUuid, uuidv7 } from "../ids.js";
+import { ScopeNotFoundError, ValidationError } from "../errors.js";
+import type { Actor } from "./actor.js";
+import { bodyHash } from "./canonical-json.js";
+import type { Deps } from "./deps.js";
+import { EventType, type EventTypeName, type MessageEvent } from "./message-events.js";
+import { newMessage } from "./message-rows.js";
+import type { QueueInfo } from "./queue-directory.js";
+
+export const EVENTS_QUEUE = "_events";
+
+/**
+ * The content type of `_events` messages. They carry the correlation id of the chain
+ * they describe (so trace finds them by index), and this type keeps them out of
+ * `messages(correlationId:)` unless their queue is asked for; publishers may not use it.
+ */
+export const EVENT_CONTENT_TYPE = "application/vnd.scaiqueue.event+json";
+
+/** What an `_events` message carries: the event without the message's body or response. */
+export type LoggedEvent = {
+  eventId: string;
+  type: EventTypeName;
+  messageId: string;
+  queueId: string;
+  state: Message["state"];
+  attempts: number;
+  failureReason: string | null;
+  occurredAt: string;
+};
+
+/**
+ * A scope's `_events` queue is served from MariaDB alone: it receives every message
+ * event of the scope, several per message, and keeping those pending in Redis would
+ * multiply Redis memory for a feed most deployments read rarely. Claims use
+ * SELECT … SKIP LOCKED, depth uses counts, and the reconciler leaves it out.
+ */
+export const servedFromMariaDb = (q: Pick<QueueInfo, "system" | "slug">): boolean => q.system && q.slug === EVENTS_QUEUE;
+
+/** Repeatable events get a fresh id each time they happen; the rest one per message. */
+export function eventRows(deps: Pick<Deps, "queues">, events: MessageEvent[], at: Date): Promise<Message[]> {
+  return Promise.all(
+    events.map(async (e) => {
+      const log = await deps.queues.systemQueue(e.scopeId, EVENTS_QUEUE);
+      const body: LoggedEvent = {
+        eventId: e.eventId,
+        type: e.type,
+        messageId: e.messageId,
+        queueId: e.queueId,
+        state: e.state,
+        attempts: e.message.attempts,
+        failureReason: e.failureReason,
+        occurredAt: e.occurredAt.toISOString(),
+      };
+      return newMessage({
+        id: uuidv7(at.getTime()),
+        tenantId: e.tenantId,
+        scopeId: e.scopeId,
+        queueId: log.id,
+        messageType: e.type,
+        contentType: EVENT_CONTENT_TYPE,
+        body,
+        bodyHash: bodyHash(body),
+        correlationId: e.correlationId,
+        causationId: e.messageId,
+        parentId: e.messageId,
+        createdAt: at,
+      });
+    }),
+  );
+}
+
+/**
+ * trace: the events of one correlation chain in a scope, in the order they happened,
+ * read back from the scope's `_events` queue. Each event's `message` is the message as
+ * it is now (the log keeps only ids and states, so erasing a body erases it everywhere).
+ */
+export async function trace(deps: Pick<Deps, "db" | "queues">, actor: Actor, scopeId: string, correlationId: string): Promise<MessageEvent[]> {
+  if (!correlationId || correlationId.length > 128) throw new ValidationError([{ field: "correlationId", message: "must be 1 to 128 characters" }]);
+  const scope = isUuid(scopeId) ? await deps.db.scope.findFirst({ where: { id: scopeId, tenantId: actor.tenantId }, select: { id: true } }) : null;
+  if (!scope) throw new ScopeNotFoundError();
+  const log = await deps.queues.systemQueue(scope.id, EVENTS_QUEUE);
+  const rows = await deps.db.message.findMany({
+    where: { tenantId: actor.tenantId, correlationId, queueId: log.id },
+    orderBy: { id: "asc" },
+    take: 10_000,
+  });
+  const logged = rows.map((r) => r.body as LoggedEvent);
+  const messages = new Map(
+    (await deps.db.message.findMany({ where: { id: { in: [...new Set(logged.map((e) => e.messageId))] }, tenantId: actor.tenantId } })).map((m) => [m.id, m]),
+  );
+  return logged.flatMap((e): MessageEvent[] => {
+    const message = messages.get(e.messageId);
+    if (!message) return [];
+    return [
+      {
+        eventId: e.eventId,
+        type: e.type,
+        messageId: e.messageId,
+        queueId: e.queueId,
+        scopeId: scope.id,
+        tenantId: actor.tenantId,
+        correlationId,
+        state: e.state,
+        response: e.type === EventType.completed ? message.response : null,
+        failureReason: e.failureReason,
+        occurredAt: new Date(e.occurredAt),
+        message,
+      },
+    ];
+  });
+}

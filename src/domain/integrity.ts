@@ -1,0 +1,35 @@
+import type { Message } from "../generated/prisma/client.js";
+import { uuidv7 } from "../ids.js";
+import { bodyHash } from "./canonical-json.js";
+import type { Deps } from "./deps.js";
+import { newMessage } from "./message-rows.js";
+
+export const INTEGRITY_QUEUE = "_integrity";
+
+/**
+ * A finding for people to read, as a message in the scope's `_integrity` queue (typed
+ * scaiqueue.integrity.<kind>): Redis repairs by the reconciler, routing hops refused
+ * by the circuit breaker. The caller inserts and enqueues it with its other writes.
+ */
+export async function integrityRecord(
+  deps: Pick<Deps, "queues">,
+  where: { tenantId: string; scopeId: string; correlationId?: string | null; causationId?: string | null },
+  kind: string,
+  body: Record<string, unknown>,
+  at: Date,
+): Promise<Message> {
+  const integrity = await deps.queues.systemQueue(where.scopeId, INTEGRITY_QUEUE);
+  const full = { kind, ...body, at: at.toISOString() };
+  return newMessage({
+    id: uuidv7(at.getTime()),
+    tenantId: where.tenantId,
+    scopeId: where.scopeId,
+    queueId: integrity.id,
+    messageType: `scaiqueue.integrity.${kind}`,
+    body: full,
+    bodyHash: bodyHash(full),
+    correlationId: where.correlationId ?? null,
+    causationId: where.causationId ?? null,
+    createdAt: at,
+  });
+}
