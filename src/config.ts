@@ -7,6 +7,22 @@ const MIB = 1024 * KIB;
 const int = (def: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+/** redis+cluster://[user[:password]@]host:port,host:port (rediss+cluster:// for TLS) */
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/@?#]+?)\/?$/;
+
+/** "h1:p1, h2:p2" → nodes; null when an entry is not host:port. */
+function hostPorts(list: string): { host: string; port: number }[] | null {
+  const parts = list.split(",").map((p) => p.trim());
+  if (!parts.every((p) => HOST_PORT.test(p))) return null;
+  return parts.map((p) => {
+    const colon = p.lastIndexOf(":");
+    return { host: p.slice(0, colon).replace(/^\[|\]$/g, ""), port: Number(p.slice(colon + 1)) };
+  });
+}
+
+const rate = (def: number) => z.coerce.number().min(0).max(1_000_000).default(def);
+
 const EnvSchema = z.object({
   PORT: int(4000, 0, 65535),
   HOST: z.string().default("0.0.0.0"),
@@ -19,8 +35,16 @@ const EnvSchema = z.object({
   DATABASE_POOL_SIZE: int(10, 1, 500),
   REDIS_URL: z
     .string()
-    .refine((u) => /^rediss?:\/\//.test(u), "must be a redis:// or rediss:// URL")
+    .refine(
+      (u) => /^rediss?:\/\//.test(u) || CLUSTER_URL.test(u),
+      "must be a redis://, rediss:// or redis+cluster://host:port,host:port URL",
+    )
     .default("redis://127.0.0.1:6379"),
+  /** Seed nodes of a Redis Cluster; when set, every Redis connection is a cluster connection. */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .refine((s) => hostPorts(s) !== null, "must be host:port[,host:port…]")
+    .optional(),
   /** Every Redis key and channel starts with this; lets several deployments share a Redis. */
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).default("sq"),
   SCAIQUEUE_BOOTSTRAP_API_KEY: z.string().min(16, "must be at least 16 characters").optional(),
@@ -48,13 +72,50 @@ const EnvSchema = z.object({
   RECONCILE_EVERY_S: int(30, 1, 86_400),
   /** How long in-flight requests get to finish on SIGTERM before sockets are cut. */
   SHUTDOWN_GRACE_S: int(10 * SECOND, 0, 600),
+  /** Processes serving the one port (node:cluster); 1 = no cluster, the process serves itself. @default 1 */
+  WEB_CONCURRENCY: int(1, 1, 256),
+  /** Origins whose browser pages may call the API: "*" or a comma list. @default none (same origin only) */
+  CORS_ORIGINS: z
+    .string()
+    .default("")
+    .refine((s) => corsOrigins(s) !== null, "must be * or a comma list of origins such as https://app.example.com"),
+  /** The GraphiQL page at /graphql. @default on, off when NODE_ENV=production */
+  GRAPHIQL: z.enum(["on", "off"]).optional(),
+  NODE_ENV: z.string().optional(),
+  /** WebSocket connections one process holds; past it a new socket is closed 1013. @default 10000 */
+  WS_MAX_CONNECTIONS: int(10_000, 1, 1_000_000),
+  /** WebSocket connections one API key holds on one process; past it 4429 RATE_LIMITED. @default 100 */
+  WS_MAX_CONNECTIONS_PER_KEY: int(100, 1, 100_000),
+  /** Operations (subscriptions included) in flight on one WebSocket. @default 200 */
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(200, 1, 100_000),
+  /** A socket that has not sent connection_init by then is closed 4408 (graphql-ws). @default 3 s */
+  WS_CONNECTION_INIT_TIMEOUT_MS: int(3000, 100, 600_000),
+  // Rate limits (operations per second, fractions allowed, 0 = unlimited; burst = how many
+  // may go at once). Generous by default so that only a runaway client meets them.
+  /** A key's limit when it has none of its own. @default 10000 */
+  RATE_LIMIT_KEY_PER_S: rate(10_000),
+  /** @default 20000 */
+  RATE_LIMIT_KEY_BURST: int(20_000, 1, 10_000_000),
+  /** What all keys of one tenant together may do. @default 50000 */
+  RATE_LIMIT_TENANT_PER_S: rate(50_000),
+  /** @default 100000 */
+  RATE_LIMIT_TENANT_BURST: int(100_000, 1, 10_000_000),
+}).superRefine((e, ctx) => {
+  const clusterUrl = CLUSTER_URL.test(e.REDIS_URL);
+  if (clusterUrl && e.REDIS_CLUSTER_NODES) {
+    ctx.addIssue({ code: "custom", path: ["REDIS_CLUSTER_NODES"], message: "give the cluster's nodes once: here or in a redis+cluster:// REDIS_URL" });
+  }
+  if (e.REDIS_CLUSTER_NODES && /^rediss?:\/\/[^/]*\/0*[1-9]/.test(e.REDIS_URL)) {
+    ctx.addIssue({ code: "custom", path: ["REDIS_URL"], message: "a Redis Cluster has only database 0" });
+  }
 });
 
 export type Config = {
   port: number;
   host: string;
   database: { url: string; poolSize: number };
-  redis: { url: string; keyPrefix: string };
+  /** `cluster` is null for one Redis server */
+  redis: { url: string; keyPrefix: string; cluster: RedisClusterConfig | null };
   bootstrapApiKey?: string;
   logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
   limits: {
@@ -65,9 +126,53 @@ export type Config = {
     queryTokens: number;
   };
   shutdownGraceMs: number;
+  /** worker processes sharing the port; 1 = the process serves by itself */
+  webConcurrency: number;
   retry: { backoffBaseMs: number; backoffMaxMs: number };
   agents: { enabled: boolean; archiveAfterMs: number; archiveDropBodies: boolean; agingStepMs: number; reconcileEveryMs: number };
+  /** `corsOrigins`: "*" (any), or the allowed origins ([] = same origin only) */
+  browser: { corsOrigins: "*" | string[]; graphiql: boolean };
+  ws: { maxConnections: number; maxConnectionsPerKey: number; maxSubscriptionsPerConnection: number; connectionInitTimeoutMs: number };
+  /** perSecond 0 = unlimited */
+  rateLimits: { key: { perSecond: number; burst: number }; tenant: { perSecond: number; burst: number } };
 };
+
+/** "*" → "*"; "https://a.example, http://localhost:3000" → the serialized origins; null when an entry is not an origin. */
+function corsOrigins(list: string): "*" | string[] | null {
+  if (list.trim() === "*") return "*";
+  const origins: string[] = [];
+  for (const entry of list.split(",").map((o) => o.trim()).filter(Boolean)) {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      return null;
+    }
+    // Browsers send the serialized origin (lower-case host, default port dropped): compare with that.
+    if (!/^https?:$/.test(url.protocol) || url.pathname !== "/" || url.search || url.hash || url.username) return null;
+    origins.push(url.origin);
+  }
+  return origins;
+}
+
+/** Seed nodes of a Redis Cluster (ioredis finds the rest) and what every node connection uses. */
+export type RedisClusterConfig = { nodes: { host: string; port: number }[]; username?: string; password?: string; tls: boolean };
+
+/**
+ * A redis+cluster:// REDIS_URL names the nodes itself; with REDIS_CLUSTER_NODES, user,
+ * password and TLS (rediss://) come from REDIS_URL and its host is not used.
+ */
+function redisCluster(url: string, nodes: string | undefined): RedisClusterConfig | null {
+  const credentials = (user?: string, password?: string) => ({
+    ...(user ? { username: decodeURIComponent(user) } : {}),
+    ...(password ? { password: decodeURIComponent(password) } : {}),
+  });
+  const m = CLUSTER_URL.exec(url);
+  if (m) return { nodes: hostPorts(m[4]!)!, ...credentials(m[2], m[3]), tls: m[1] === "rediss" };
+  if (!nodes) return null;
+  const u = new URL(url);
+  return { nodes: hostPorts(nodes)!, ...credentials(u.username, u.password), tls: u.protocol === "rediss:" };
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -87,7 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, cluster: redisCluster(e.REDIS_URL, e.REDIS_CLUSTER_NODES) },
     bootstrapApiKey: e.SCAIQUEUE_BOOTSTRAP_API_KEY,
     logLevel: e.LOG_LEVEL,
     limits: {
@@ -98,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queryTokens: e.MAX_QUERY_TOKENS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
+    webConcurrency: e.WEB_CONCURRENCY,
     retry: { backoffBaseMs: e.RETRY_BACKOFF_BASE_MS, backoffMaxMs: e.RETRY_BACKOFF_MAX_MS },
     agents: {
       enabled: e.SCAIQUEUE_AGENTS === "on",
@@ -105,6 +211,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       archiveDropBodies: e.ARCHIVE_DROP_BODIES === "true",
       agingStepMs: e.PRIORITY_AGING_STEP_S * 1000,
       reconcileEveryMs: e.RECONCILE_EVERY_S * 1000,
+    },
+    browser: {
+      corsOrigins: corsOrigins(e.CORS_ORIGINS)!,
+      graphiql: (e.GRAPHIQL ?? (e.NODE_ENV === "production" ? "off" : "on")) === "on",
+    },
+    ws: {
+      maxConnections: e.WS_MAX_CONNECTIONS,
+      maxConnectionsPerKey: e.WS_MAX_CONNECTIONS_PER_KEY,
+      maxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
+    },
+    rateLimits: {
+      key: { perSecond: e.RATE_LIMIT_KEY_PER_S, burst: e.RATE_LIMIT_KEY_BURST },
+      tenant: { perSecond: e.RATE_LIMIT_TENANT_PER_S, burst: e.RATE_LIMIT_TENANT_BURST },
     },
   };
 }

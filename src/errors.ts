@@ -41,6 +41,13 @@ export class ValidationError extends DomainError {
     super(message, { details });
   }
 }
+/** Over a per-key bound; `retryAfter` (seconds) when waiting is what helps. */
+export class RateLimitedError extends DomainError {
+  readonly code = "RATE_LIMITED";
+  constructor(message: string, retryAfter?: number) {
+    super(message, { retryAfter });
+  }
+}
 export class SlugConflictError extends DomainError {
   readonly code = "SLUG_CONFLICT";
   constructor(kind: "scope" | "queue", slug: string) {

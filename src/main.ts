@@ -1,7 +1,8 @@
+import cluster from "node:cluster";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { prepareDatabase } from "./prepare.js";
-import { buildApp } from "./app.js";
+import { superviseWorkers } from "./supervisor.js";
 
 let config;
 try {
@@ -13,13 +14,19 @@ try {
 }
 const log = createLogger(config);
 
-await prepareDatabase(config, log);
-const app = buildApp(config, log);
-const port = await app.start();
-log.info({ port, graphql: `http://localhost:${port}/graphql` }, "ScaiQueue GraphQL is serving");
+// With WEB_CONCURRENCY > 1 this process is the primary: it prepares the database once,
+// before any worker starts, and the workers (this file again) only serve.
+if (cluster.isPrimary) await prepareDatabase(config, log);
+if (cluster.isPrimary && config.webConcurrency > 1) {
+  superviseWorkers(config, log);
+} else {
+  // imported here, so a primary never loads (nor holds) the schema and the clients
+  const { buildApp } = await import("./app.js");
+  const app = buildApp(config, log);
+  const port = await app.start();
+  log.info({ port, graphql: `http://localhost:${port}/graphql` }, "ScaiQueue GraphQL is serving");
 
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, () => {
+  const shutdown = (signal: NodeJS.Signals) => {
     log.info({ signal }, "shutting down");
     app.stop().then(
       () => process.exit(0),
@@ -28,5 +35,18 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         process.exit(1);
       },
     );
-  });
+  };
+  if (cluster.isWorker) {
+    // The primary forwards SIGTERM, and a terminal's Ctrl-C reaches every process of the
+    // group too: the first signal drains, later ones must not cut the drain short.
+    let stopping = false;
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      process.on(signal, () => {
+        if (!stopping) shutdown(signal);
+        stopping = true;
+      });
+    }
+  } else {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => shutdown(signal));
+  }
 }

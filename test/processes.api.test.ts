@@ -5,7 +5,7 @@ import { gqlRequest, startTestServer, uniq, type TestServer } from "./support/se
 import { startServiceProcess, type ServiceProcess } from "./support/process.js";
 import { subscribe } from "./support/subscription.js";
 import { track, untrack } from "./support/resources.js";
-import { CLAIM, COMPLETE, COMPLETE_BATCH, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
+import { CLAIM, COMPLETE, COMPLETE_BATCH, PUBLISH, createQueue, createScope, publishMany, stateCounts } from "./support/fixtures.js";
 
 // `s` owns the database and Redis prefix (agents off); the `npm start` processes share them.
 let s: TestServer;
@@ -33,31 +33,11 @@ async function startProcess(): Promise<ServiceProcess> {
 }
 const urlOf = (p: ServiceProcess) => `http://127.0.0.1:${p.port}/graphql`;
 
-async function publishAll(queueId: string, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i += 500) {
-    const r = await s.gql(PUBLISH_BATCH, { is: Array.from({ length: Math.min(500, n - i) }, (_, j) => ({ queueId, body: { n: i + j } })) });
-    ids.push(...r.data.publishBatch.map((p: { message: { id: string } }) => p.message.id));
-  }
-  return ids;
-}
-
-async function stateCounts(queueId: string): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  let after: string | null = null;
-  for (;;) {
-    const r: any = await s.gql(`query($q: ID!, $a: String) { messages(queueId: $q, first: 500, after: $a) { edges { node { state } } pageInfo { hasNextPage endCursor } } }`, { q: queueId, a: after });
-    for (const e of r.data.messages.edges) counts[e.node.state] = (counts[e.node.state] ?? 0) + 1;
-    if (!r.data.messages.pageInfo.hasNextPage) return counts;
-    after = r.data.messages.pageInfo.endCursor;
-  }
-}
-
 describe("two npm start processes on one MariaDB and Redis", () => {
   it("deliver each of 2,000 messages once to 20 claimers spread over both, and wake waiters across processes", async () => {
     const [a, b] = await Promise.all([startProcess(), startProcess()]);
     const queueId = await createQueue(s, scopeId, { visibilityTimeoutS: 60 });
-    const ids = await publishAll(queueId, 2000);
+    const ids = await publishMany(s, queueId, 2000);
 
     // a waiter on A, a completion made through B
     const correlationId = `cross-${uniq()}`;
@@ -82,7 +62,7 @@ describe("two npm start processes on one MariaDB and Redis", () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => worker(urlOf(i % 2 ? a : b))));
     expect(seen).toHaveLength(2000);
     expect(new Set(seen)).toEqual(new Set(ids));
-    expect(await stateCounts(queueId)).toEqual({ COMPLETED: 2000 });
+    expect(await stateCounts(s, queueId)).toEqual({ COMPLETED: 2000 });
 
     const pub = await gqlRequest(urlOf(b), PUBLISH, { i: { queueId, body: {}, correlationId } }, s.adminKey);
     const claimed = await gqlRequest(urlOf(b), CLAIM, { i: { queueId } }, s.adminKey);
@@ -101,7 +81,7 @@ describe("kill -9 in the middle of a claim/complete storm", () => {
   it("ends with every message COMPLETED exactly once after a restart", async () => {
     let target = await startProcess();
     const queueId = await createQueue(s, scopeId, { visibilityTimeoutS: 2 });
-    const ids = await publishAll(queueId, 1000);
+    const ids = await publishMany(s, queueId, 1000);
     const completedBy: string[] = [];
     let killed = false;
     let stop = false;
@@ -132,7 +112,7 @@ describe("kill -9 in the middle of a claim/complete storm", () => {
     let counts: Record<string, number> = {};
     while (Date.now() < deadline) {
       await new Promise((res) => setTimeout(res, 1000));
-      counts = await stateCounts(queueId);
+      counts = await stateCounts(s, queueId);
       if (killed && counts.COMPLETED === 1000) break;
     }
     stop = true;

@@ -9,6 +9,7 @@ import { delayedPromoter, priorityAging } from "./queue-sweeps.js";
 import { visibilityEnforcer } from "./visibility-enforcer.js";
 import { reconcilerAgent } from "./reconciler.js";
 import { completionRelay } from "./completion-relay.js";
+import { gdprEraser } from "./gdpr-eraser.js";
 
 /** The system agents every `npm start` process runs (unless SCAIQUEUE_AGENTS=off). */
 export function createAgents(deps: Deps, config: Pick<Config, "agents">, log: Logger): Agent[] {
@@ -25,5 +26,6 @@ export function createAgents(deps: Deps, config: Pick<Config, "agents">, log: Lo
       for (const [scopeId, n] of counts) log.warn({ scopeId, deadLettered: n, agent: "dead_letter_monitor" }, "messages dead-lettered");
     }),
     messageArchiver(deps, { afterMs: config.agents.archiveAfterMs, dropBodies: config.agents.archiveDropBodies }),
+    gdprEraser(deps),
   ];
 }

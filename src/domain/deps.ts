@@ -1,7 +1,11 @@
 import type { Db } from "../db/client.js";
 import type { EventBus } from "../events/bus.js";
 import type { QueueScripts } from "../redis/scripts.js";
+import type { Logger } from "../logger.js";
+import type { Journal } from "./journal.js";
+import type { SchemaBook } from "./message-schemas.js";
 import type { QueueDirectory } from "./queue-directory.js";
+import type { RuleBook } from "./routing/rules.js";
 
 /** Milliseconds since the epoch. Agents and tests step it; everything else reads it. */
 export type Clock = () => number;
@@ -17,6 +21,13 @@ export type Deps = {
   scripts: QueueScripts;
   bus: EventBus;
   queues: QueueDirectory;
+  /** routing rules per scope (cached) */
+  rules: RuleBook;
+  /** compiled message schemas */
+  schemas: SchemaBook;
+  /** audit entries and `_events` copies, group-committed */
+  journal: Journal;
+  log: Pick<Logger, "error" | "warn">;
   clock: Clock;
   limits: Limits;
   retry: RetryPolicy;

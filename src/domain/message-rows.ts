@@ -60,6 +60,7 @@ export function newMessage(
     claimedAt: null,
     completedAt: null,
     finishedAt: null,
+    erasedAt: null,
     ...fields,
   };
 }

@@ -1,6 +1,9 @@
 import type { Deps } from "./deps.js";
 
-const CONNECTION_ERROR = /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|max retries per request/i;
+// The last four are a Redis Cluster's: a master that failed and has no successor yet
+// (ioredis gives up after its redirections; CLUSTERDOWN while a slot is uncovered).
+const CONNECTION_ERROR =
+  /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|max retries per request|Too many Cluster redirections|CLUSTERDOWN|TRYAGAIN|Cluster is ended/i;
 
 /**
  * Runs a Redis step of an operation; while Redis cannot be reached, runs `fallback`

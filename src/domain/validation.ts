@@ -7,13 +7,26 @@ import { ValidationError, type ErrorDetail } from "../errors.js";
  */
 export const SLUG_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const NO_CONTROL_RE = /^[^\u0000-\u001f\u007f]*$/;
+/**
+ * A UTF-16 surrogate without its pair (JSON allows "\ud800") has no UTF-8 form: MariaDB
+ * refuses it in a JSON column and the driver would turn it into U+FFFD in a text one.
+ * Refused, so what is stored is what was sent.
+ */
+const LONE_SURROGATE_RE = /\p{Cs}/u;
+export const wellFormed = (s: string): boolean => !LONE_SURROGATE_RE.test(s);
+const NOT_WELL_FORMED = "must be valid Unicode (it holds a lone surrogate)";
 const MAX_DAYS_S = 365 * 24 * 3600;
 
 export const MAX_VISIBILITY_TIMEOUT_S = 12 * 3600;
 export const MAX_BATCH = 500;
 
 export const text = (max: number) =>
-  z.string().min(1, "must not be empty").max(max, `at most ${max} characters`).regex(NO_CONTROL_RE, "control characters are not allowed");
+  z
+    .string()
+    .min(1, "must not be empty")
+    .max(max, `at most ${max} characters`)
+    .regex(NO_CONTROL_RE, "control characters are not allowed")
+    .refine(wellFormed, NOT_WELL_FORMED);
 
 export const slug = z
   .string()
@@ -28,9 +41,12 @@ export const intIn = (min: number, max: number) =>
 export const visibilityTimeoutS = intIn(1, MAX_VISIBILITY_TIMEOUT_S);
 export const ttlSeconds = intIn(1, MAX_DAYS_S);
 
-const labelKey = /^[A-Za-z0-9_.:/-]{1,64}$/;
+export const labelKey = /^[A-Za-z0-9_.:/-]{1,64}$/;
 export const labels = z
-  .record(z.string(), z.union([z.string().max(256, "label values are at most 256 characters"), z.number(), z.boolean()]))
+  .record(
+    z.string(),
+    z.union([z.string().max(256, "label values are at most 256 characters").refine(wellFormed, NOT_WELL_FORMED), z.number(), z.boolean()]),
+  )
   .refine((l) => Object.keys(l).length <= 64, "at most 64 labels")
   .refine(
     (l) => Object.keys(l).every((k) => labelKey.test(k)),
@@ -58,11 +74,23 @@ function jsonDepth(v: unknown, limit: number, depth = 0): number {
   return max;
 }
 
-/** A JSON value whose text is at most `maxBytes` and whose nesting is at most MAX_JSON_DEPTH. */
+/** Whether a string or key anywhere in `v` is not well-formed; `v` nests at most MAX_JSON_DEPTH levels. */
+function holdsLoneSurrogate(v: unknown): boolean {
+  if (typeof v === "string") return !wellFormed(v);
+  if (v === null || typeof v !== "object") return false;
+  if (Array.isArray(v)) return v.some(holdsLoneSurrogate);
+  return Object.entries(v).some(([k, x]) => !wellFormed(k) || holdsLoneSurrogate(x));
+}
+
+/** A JSON value whose text is at most `maxBytes`, whose nesting is at most MAX_JSON_DEPTH, and that is valid Unicode. */
 export const jsonOfAtMost = (maxBytes: number) =>
   z.custom<unknown>((v) => v !== undefined, "is required").superRefine((v, ctx) => {
     if (jsonDepth(v, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
       ctx.addIssue({ code: "custom", message: `is nested deeper than ${MAX_JSON_DEPTH} levels` });
+      return;
+    }
+    if (holdsLoneSurrogate(v)) {
+      ctx.addIssue({ code: "custom", message: NOT_WELL_FORMED });
       return;
     }
     const size = Buffer.byteLength(JSON.stringify(v) ?? "", "utf8");

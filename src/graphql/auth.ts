@@ -13,6 +13,6 @@ export function secretFrom(authorization: unknown, apiKey?: unknown): string | n
 
 export async function authenticate(verifier: ApiKeyVerifier, secret: string | null): Promise<Auth> {
   if (!secret) return { status: "missing" };
-  const actor = await verifier.verify(secret);
-  return actor ? { status: "ok", actor } : { status: "invalid" };
+  const key = await verifier.verify(secret);
+  return key ? { status: "ok", ...key } : { status: "invalid" };
 }

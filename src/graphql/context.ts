@@ -1,7 +1,13 @@
 import type { Actor } from "../domain/actor.js";
+import type { RateLimit } from "../domain/rate-limits.js";
+import type { AuditSubject } from "../domain/audit.js";
 import type { Loaders, Services } from "../services.js";
 
-export type Auth = { status: "missing" } | { status: "invalid" } | { status: "ok"; actor: Actor };
+/** `rateLimit` is the key's own (null: the deployment default); `secretHash` names the secret presented. */
+export type Auth =
+  | { status: "missing" }
+  | { status: "invalid" }
+  | { status: "ok"; actor: Actor; rateLimit: RateLimit | null; secretHash: string };
 
 export type Context = {
   auth: Auth;
@@ -9,6 +15,10 @@ export type Context = {
   /** Built on first use: only requests that resolve nested objects pay for them. */
   loaders: () => Loaders;
   requestId: string;
+  /** http also for GraphiQL's subscriptions over SSE; ws for each graphql-ws operation */
+  transport: "http" | "ws";
+  /** set by a mutation whose result does not say what it was about (see AuditPlugin) */
+  auditSubject?: AuditSubject;
 };
 
 /** The actor of a request that passed its auth scope; resolvers run only after that. */

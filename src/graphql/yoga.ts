@@ -3,15 +3,19 @@ import type { IncomingMessage } from "node:http";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { GraphQLError } from "graphql";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
 import type { Config } from "../config.js";
 import type { ApiKeyVerifier } from "../domain/api-keys.js";
+import type { RateLimiter } from "../domain/rate-limits.js";
 import type { Logger } from "../logger.js";
 import type { Services } from "../services.js";
 import { schema } from "../schema/index.js";
 import { authenticate, secretFrom } from "./auth.js";
+import { useRateLimit } from "./rate-limit.js";
+import { useRevocableSubscriptions, type KeyConnections } from "./key-connections.js";
 import type { Context } from "./context.js";
 import { BAD_INPUT, isUnexpected, maskError } from "./errors.js";
 
@@ -54,23 +58,91 @@ function useValidationErrorCode(): Plugin<Context> {
   };
 }
 
-export function createGraphQL(deps: { config: Config; services: Services; verifier: ApiKeyVerifier; log: Logger }): Yoga {
-  const { config, services, verifier, log } = deps;
+/**
+ * graphql-js parses values recursively: one nested about 2,000 brackets deep overflows
+ * the stack before MAX_QUERY_TOKENS stops the parser. That is bad input, not a fault.
+ */
+function useParseOverflowGuard(): Plugin<Context> {
+  return {
+    onParse: () => ({ result, replaceParseResult }) => {
+      if (result instanceof RangeError) {
+        replaceParseResult(new GraphQLError("the document is nested too deeply to parse", { extensions: { code: BAD_INPUT } }));
+      }
+    },
+  };
+}
+
+/** A body no request parser takes (XML, say) answers 415 with a contract error, not an empty body. */
+function useUnsupportedMediaType(): Plugin<Context> {
+  return {
+    onRequestParse: ({ requestParser }) => {
+      if (requestParser) return;
+      throw new GraphQLError("send the operation as application/json (or as a GET with query parameters)", {
+        extensions: { code: BAD_INPUT, http: { status: 415 } },
+      });
+    },
+  };
+}
+
+/**
+ * A request that is not JSON (a form post, a GET) must carry one of these headers. None
+ * is CORS-safelisted, so a browser sends them only after a preflight the page's origin
+ * passed: a cross-site form or <img> cannot make the service run an operation.
+ */
+export const CSRF_HEADERS = ["authorization", "x-graphql-yoga-csrf", "apollo-require-preflight", "x-apollo-operation-name"];
+
+/** How long a browser may reuse a preflight answer (Chromium caps it at 2 h). */
+const CORS_MAX_AGE_S = 600;
+
+/**
+ * CORS answers for the origins in CORS_ORIGINS only; any other origin gets no CORS
+ * headers, so the browser keeps its page out (same-origin pages need none). Never with
+ * credentials: the API key travels in a header, there are no cookies to send.
+ */
+function corsFor(allowed: Config["browser"]["corsOrigins"]) {
+  return (request: Request) => {
+    const origin = request.headers.get("origin");
+    if (!origin || (allowed !== "*" && !allowed.includes(origin))) return false as const;
+    // "*" makes Yoga answer with the request's own origin (checked above) and Vary: Origin.
+    return { origin: "*", credentials: false, maxAge: CORS_MAX_AGE_S, exposedHeaders: ["x-request-id"] };
+  };
+}
+
+export function createGraphQL(deps: {
+  config: Config;
+  services: Services;
+  verifier: ApiKeyVerifier;
+  rateLimiter: RateLimiter;
+  connections: KeyConnections;
+  log: Logger;
+}): Yoga {
+  const { config, services, verifier, rateLimiter, connections, log } = deps;
   const limits = config.limits;
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
     landingPage: false,
-    // GraphiQL runs subscriptions over SSE on this same path, so its headers carry the key.
-    graphiql: { title: "ScaiQueue GraphQL" },
+    cors: corsFor(config.browser.corsOrigins),
+    // GraphiQL runs subscriptions over SSE (a GET) on this same path, so its headers carry
+    // the key; the CSRF header lets a subscription through before the user has set one.
+    // TODO(2026-11-29): SSE subscriptions are not bounded per key as graphql-ws sockets are (ws.ts).
+    graphiql: config.browser.graphiql && {
+      title: "ScaiQueue GraphQL",
+      additionalHeaders: { "x-graphql-yoga-csrf": "graphiql" },
+    },
     renderGraphiQL,
     logging: false,
     maskedErrors: { maskError },
     // Parsed and validated documents are cached by Yoga (parserAndValidationCache, on by default).
     plugins: [
+      useCSRFPrevention({ requestHeaders: CSRF_HEADERS }),
+      useUnsupportedMediaType(),
+      useParseOverflowGuard(),
       maxTokensPlugin({ n: limits.queryTokens }),
       maxDepthPlugin({ n: limits.queryDepth, ignoreIntrospection: true, flattenFragments: true }),
       maxAliasesPlugin({ n: limits.queryAliases }),
+      useRateLimit(rateLimiter), // first of the execute hooks: a refused operation runs nothing
+      useRevocableSubscriptions(connections),
       useValidationErrorCode(),
       useErrorLogging(log),
     ],
@@ -86,6 +158,7 @@ export function createGraphQL(deps: { config: Config; services: Services; verifi
         auth,
         services,
         requestId: init.requestId ?? init.req?.requestId ?? randomUUID(),
+        transport: params ? "ws" : "http",
         loaders: () => (loaders ??= services.loaders(auth.status === "ok" ? auth.actor.tenantId : "")),
       };
     },

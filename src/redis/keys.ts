@@ -53,6 +53,17 @@ export function createKeys(prefix: string) {
     agentMark(agent: string): string {
       return `${prefix}:agent:${agent}:mark`;
     },
+    /**
+     * Rate-limit buckets (GCRA: each holds its theoretical arrival time, ms) of an API key
+     * and of its tenant. They share the tenant's hash tag {t:<tenantId>}, so one script
+     * takes from both on one cluster slot.
+     */
+    rateLimit(tenantId: string, keyId: string): { key: string; tenant: string } {
+      const base = `${prefix}:{t:${tenantId}}:rate`;
+      return { key: `${base}:key:${keyId}`, tenant: `${base}:tenant` };
+    },
+    /** Pub/sub channel: an API key was revoked, rotated or changed; the payload is its id. */
+    apiKeyChanges: `${prefix}:api-keys:changed`,
     /** Pattern matching every key this deployment owns (tests clean up with it). */
     all: `${prefix}:*`,
   };

@@ -1,4 +1,5 @@
-import type { Redis, Result } from "ioredis";
+import type { Result } from "ioredis";
+import { masters, type RedisClient } from "./client.js";
 import { loadScripts } from "./script-loader.js";
 import type { Keys, QueueKeys } from "./keys.js";
 import { settleOutcome, type SettleOutcome } from "./script-codes.js";
@@ -46,6 +47,7 @@ declare module "ioredis" {
     promote(pending: string, delayed: string, scores: string, now: number, limit: number): Result<number, Context>;
     age(pending: string, now: number, stepMs: number, limit: number, offset: number): Result<[number, number], Context>;
     releaseLease(lease: string, holder: string): Result<number, Context>;
+    rateLimit(keyBucket: string, tenantBucket: string, ...args: number[]): Result<number, Context>;
     repair(
       pending: string,
       delayed: string,
@@ -67,12 +69,14 @@ export type QueueSnapshot = { ready: Set<string>; delayed: Set<string>; locks: M
 export type Depth = { ready: number; delayed: number; claimed: number };
 
 /**
- * The one caller of our Lua scripts. defineCommand sends EVALSHA and falls back to
- * EVAL once when Redis has not seen the script (after a restart or FLUSHALL).
+ * The one caller of our Lua scripts. defineCommand sends EVAL the first time on each
+ * connection, EVALSHA after, and EVAL again on NOSCRIPT (a restart, SCRIPT FLUSH). On a
+ * cluster each node has its own connection, so each node (a replica just promoted
+ * too) gets the script the first time a command for its slots runs there.
  */
 export class QueueScripts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly keys: Keys,
   ) {
     for (const s of loadScripts(SCRIPTS_DIR)) {
@@ -167,6 +171,16 @@ export class QueueScripts {
     return (await this.redis.exists(this.keys.sentinel)) === 1;
   }
 
+  /**
+   * The run id of every master now serving our keys. It changes when a server restarts
+   * or a replica takes over from a failed master, both of which may lose the last
+   * writes (replication and persistence are asynchronous) while the sentinel survives.
+   */
+  async serverIds(): Promise<string> {
+    const ids = await Promise.all(masters(this.redis).map(async (m) => /run_id:(\w+)/.exec(await m.info("server"))?.[1] ?? "?"));
+    return ids.sort().join(",");
+  }
+
   async setSentinel(): Promise<void> {
     await this.redis.set(this.keys.sentinel, "1");
   }
@@ -179,6 +193,20 @@ export class QueueScripts {
 
   async writeMark(agent: string, ms: number): Promise<void> {
     await this.redis.set(this.keys.agentMark(agent), String(ms));
+  }
+
+  /**
+   * Takes one operation from a key's and its tenant's rate limit (rateLimit-2.lua); an
+   * interval of 0 ms leaves that bucket unlimited. Answers 0 when it may go, else the
+   * ms to wait.
+   */
+  async rateLimit(
+    buckets: { key: string; tenant: string },
+    now: number,
+    key: { intervalMs: number; burst: number },
+    tenant: { intervalMs: number; burst: number },
+  ): Promise<number> {
+    return this.redis.rateLimit(buckets.key, buckets.tenant, now, key.intervalMs, key.burst, tenant.intervalMs, tenant.burst);
   }
 
   async releaseLease(lease: string, holder: string): Promise<void> {

@@ -5,5 +5,8 @@ import "./scope.js";
 import "./queue.js";
 import "./message.js";
 import "./events.js";
+import "./api-keys.js";
+import "./pipelines.js";
+import "./gdpr.js";
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -14,14 +14,24 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export type ServiceProcess = { child: ChildProcess; port: number; output: () => string; exited: Promise<number | null> };
+export type ServiceProcess = {
+  child: ChildProcess;
+  port: number;
+  /** its GraphQL endpoint over HTTP */
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+};
 
 /**
  * Runs `src/main.ts` (what `npm start` runs after generating the client) as its own
  * process: node itself with tsx's loader, not the tsx wrapper, so that a SIGKILL hits
  * the server and not a parent that would leave it running.
  */
-export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  env: Record<string, string>,
+  opts: { readyWithinMs?: number } = {},
+): Promise<ServiceProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: ROOT,
@@ -32,7 +42,7 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = once(child, "exit").then(([code]) => code as number | null);
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (opts.readyWithinMs ?? 30_000);
   for (;;) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
@@ -42,5 +52,5 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
     if (ready) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { child, port, output: () => out, exited };
+  return { child, port, url: `http://127.0.0.1:${port}/graphql`, output: () => out, exited };
 }

@@ -1,12 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { createConnection } from "mariadb";
-import { Redis } from "ioredis";
+import { once } from "node:events";
+import { Cluster, Redis } from "ioredis";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { prepareDatabase } from "../../src/prepare.js";
 import { buildApp, type App } from "../../src/app.js";
+import { createRedis, masters } from "../../src/redis/client.js";
 import type { SweepRecord } from "../../src/agents/runner.js";
 import { createDb } from "../../src/db/client.js";
 import { createApiKey } from "../../src/domain/api-keys.js";
@@ -125,7 +127,7 @@ export async function startTestServer(
       await app.stop();
       await keyDb.$disconnect();
       await dropDatabase(config.database.url);
-      await deleteKeys(REDIS_URL, `${config.redis.keyPrefix}:*`);
+      await deleteKeys(config.redis.cluster ? config.redis : REDIS_URL, `${config.redis.keyPrefix}:*`);
     },
   };
 }
@@ -165,15 +167,20 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-export async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
-  const redis = new Redis(redisUrl);
+/** Deletes the keys matching `pattern` from a Redis server (by URL) or, given a cluster's config, from each of its masters. */
+export async function deleteKeys(target: string | Config["redis"], pattern: string): Promise<void> {
+  const redis = typeof target === "string" ? new Redis(target) : createRedis({ redis: target });
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
+    if (redis instanceof Cluster && redis.status !== "ready") await once(redis, "ready");
+    for (const node of masters(redis)) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        // on a cluster, keys of different slots cannot share one DEL
+        if (keys.length) await (redis instanceof Cluster ? Promise.all(keys.map((k) => node.del(k))) : node.del(...keys));
+        cursor = next;
+      } while (cursor !== "0");
+    }
   } finally {
     redis.disconnect();
   }
