@@ -18,15 +18,11 @@ beforeAll(async () => {
   // PRIORITY_AGING_STEP_S=1 makes priority_aging sweep every second too
   const env = { SCAIQUEUE_AGENTS: "on", PRIORITY_AGING_STEP_S: "1" };
   s1 = await startTestServer(env, { onSweep: (r) => sweeps.push(r) });
-  s2 = await startTestServer(
-    { ...env, DATABASE_URL: s1.config.database.url, REDIS_KEY_PREFIX: s1.config.redis.keyPrefix },
-    { onSweep: (r) => sweeps.push(r) },
-  );
+  s2 = await startTestServer(env, { onSweep: (r) => sweeps.push(r), peerOf: s1 });
 });
 afterAll(async () => {
-  // s2 shares s1's database and key prefix: its harness stop() would drop them, so only
-  // its app is stopped, and before s1 (whose stop() drops both).
-  await s2?.app.stop();
+  // s2 shares s1's database and key prefix, which s1's stop() drops
+  await s2?.stop();
   await s1?.stop();
 });
 

@@ -22,10 +22,10 @@ beforeAll(async () => {
     startTestServer({ ARCHIVE_AFTER_S: "3600", PRIORITY_AGING_STEP_S: "60" }, { clock }),
     startTestServer({ ARCHIVE_AFTER_S: "3600", ARCHIVE_DROP_BODIES: "true" }, { clock: leanClock }),
   ]);
-  peer = await startTestServer({ DATABASE_URL: s.config.database.url, REDIS_KEY_PREFIX: s.config.redis.keyPrefix }, { clock });
+  peer = await startTestServer({}, { clock, peerOf: s });
 });
 afterAll(async () => {
-  await peer?.app.stop(); // its harness stop() would drop s's database and keys
+  await peer?.stop();
   await s?.stop();
   await lean?.stop();
 });

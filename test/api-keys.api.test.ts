@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { runCli } from "./support/process.js";
 import type { Client } from "graphql-ws";
 import { code, ok, startTestServer, steppedClock, uniq, type TestServer } from "./support/server.js";
 import { subscribe } from "./support/subscription.js";
@@ -29,11 +28,7 @@ let a: TestServer;
 let b: TestServer;
 beforeAll(async () => {
   a = await startTestServer({}, { clock });
-  b = await startTestServer(
-    { DATABASE_URL: a.config.database.url, REDIS_KEY_PREFIX: a.config.redis.keyPrefix, SCAIQUEUE_BOOTSTRAP_API_KEY: a.adminKey },
-    { clock },
-  );
-  // b.adminKey is not a key: B was started with A's bootstrap secret, so tests use a.adminKey on B
+  b = await startTestServer({}, { clock, peerOf: a });
 });
 afterAll(async () => {
   await b?.stop();
@@ -317,19 +312,7 @@ describe("rotate", () => {
 });
 
 describe("apikey CLI", () => {
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const cli = (...args: string[]) =>
-    new Promise<{ exit: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        "npm",
-        ["run", "--silent", "cli", "--", ...args],
-        {
-          cwd: root,
-          env: { ...process.env, DATABASE_URL: a.config.database.url, REDIS_URL: a.config.redis.url, REDIS_KEY_PREFIX: a.config.redis.keyPrefix },
-        },
-        (err, stdout, stderr) => resolve({ exit: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const cli = (...args: string[]) => runCli(a, ...args);
   const lastLine = (s: string) => s.trim().split("\n").at(-1)!;
   // each run starts tsx and connects afresh: about 2.5 s on an idle machine, far more on a busy one
   const CLI_TIMEOUT_MS = 240_000;

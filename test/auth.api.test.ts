@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { runCli } from "./support/process.js";
 import { ok, code, startTestServer, uniq, type TestServer } from "./support/server.js";
 import { subscribe, SubscriptionError } from "./support/subscription.js";
 import { CLAIM, COMPLETE, COMPLETE_BATCH, DEPTH, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
@@ -266,16 +265,7 @@ describe("tenant isolation", () => {
 });
 
 describe("apikey CLI", () => {
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const cli = (...args: string[]) =>
-    new Promise<{ exit: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        "npm",
-        ["run", "--silent", "cli", "--", ...args],
-        { cwd: root, env: { ...process.env, DATABASE_URL: s.config.database.url, REDIS_URL: s.config.redis.url } },
-        (err, stdout, stderr) => resolve({ exit: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const cli = (...args: string[]) => runCli(s, ...args);
 
   async function tenantCounts(slug: string): Promise<{ tenants: number; keys: number }> {
     const db = createDb({ database: { url: s.config.database.url, poolSize: 1 } });

@@ -23,11 +23,7 @@ let a: TestServer;
 let b: TestServer;
 beforeAll(async () => {
   a = await startTestServer({}, { clock });
-  // b.adminKey is not a key: B was started with A's bootstrap secret, so tests use a.adminKey on B
-  b = await startTestServer(
-    { DATABASE_URL: a.config.database.url, REDIS_KEY_PREFIX: a.config.redis.keyPrefix, SCAIQUEUE_BOOTSTRAP_API_KEY: a.adminKey },
-    { clock },
-  );
+  b = await startTestServer({}, { clock, peerOf: a });
 });
 afterAll(async () => {
   await b?.stop();

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import type { TestServer } from "./server.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -53,4 +54,19 @@ export async function startServiceProcess(
     await new Promise((r) => setTimeout(r, 100));
   }
   return { child, port, url: `http://127.0.0.1:${port}/graphql`, output: () => out, exited };
+}
+
+/** Runs `npm run cli -- …args` against a test server's database and Redis; resolves with its exit code and output. */
+export function runCli(s: Pick<TestServer, "config">, ...args: string[]): Promise<{ exit: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      "npm",
+      ["run", "--silent", "cli", "--", ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: s.config.database.url, REDIS_URL: s.config.redis.url, REDIS_KEY_PREFIX: s.config.redis.keyPrefix },
+      },
+      (err, stdout, stderr) => resolve({ exit: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }

@@ -61,21 +61,22 @@ export function steppedClock(start = Date.now()): SteppedClock {
 /**
  * @param env overrides of the service's environment; the system agents are off unless
  *   a test asks for SCAIQUEUE_AGENTS: "on" (tests drive app.agents with runOnce instead)
+ * @param opts.peerOf makes this a second process of that server's deployment: the same
+ *   database, Redis prefix and bootstrap key; its stop() leaves them for the first to drop
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  opts: { onQuery?: (sql: string) => void; clock?: SteppedClock; onSweep?: (r: SweepRecord) => void } = {},
+  opts: { onQuery?: (sql: string) => void; clock?: SteppedClock; onSweep?: (r: SweepRecord) => void; peerOf?: TestServer } = {},
 ): Promise<TestServer> {
-  const dbName = `sq_test_${uniq()}`;
   const url = new URL(BASE_URL);
-  url.pathname = `/${dbName}`;
-  const adminKey = `test-bootstrap-${uniq(12)}`;
+  url.pathname = `/sq_test_${uniq()}`;
+  const adminKey = opts.peerOf?.adminKey ?? `test-bootstrap-${uniq(12)}`;
   const config = loadConfig({
     ...process.env,
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: opts.peerOf?.config.database.url ?? url.toString(),
     DATABASE_POOL_SIZE: "8",
     REDIS_URL,
-    REDIS_KEY_PREFIX: `sqt${uniq(4)}`,
+    REDIS_KEY_PREFIX: opts.peerOf?.config.redis.keyPrefix ?? `sqt${uniq(4)}`,
     SCAIQUEUE_BOOTSTRAP_API_KEY: adminKey,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     SCAIQUEUE_AGENTS: "off",
@@ -126,6 +127,7 @@ export async function startTestServer(
       for (const c of clients) await c.dispose();
       await app.stop();
       await keyDb.$disconnect();
+      if (opts.peerOf) return;
       await dropDatabase(config.database.url);
       await deleteKeys(config.redis.cluster ? config.redis : REDIS_URL, `${config.redis.keyPrefix}:*`);
     },

@@ -52,6 +52,16 @@ async function checkRule(db: Db, actor: Actor, input: unknown) {
   return { data, scope };
 }
 
+/** The columns a checked input sets, on create and on update alike. */
+const ruleFields = (data: z.infer<typeof RuleInput>) => ({
+  name: data.name,
+  enabled: data.enabled ?? true,
+  trigger: (data.trigger ?? "MESSAGE_PUBLISHED") as RoutingTrigger,
+  sourceQueueId: data.sourceQueueId ?? null,
+  condition: data.condition as object,
+  action: data.action as object,
+});
+
 export async function createRule(deps: Pick<Deps, "db" | "rules">, actor: Actor, input: unknown): Promise<RoutingRule> {
   const { data, scope } = await checkRule(deps.db, actor, input);
   const existing = await deps.db.routingRule.findMany({ where: { scopeId: scope.id }, select: { position: true } });
@@ -63,14 +73,9 @@ export async function createRule(deps: Pick<Deps, "db" | "rules">, actor: Actor,
       id: uuidv7(),
       tenantId: actor.tenantId,
       scopeId: scope.id,
-      name: data.name,
+      ...ruleFields(data),
       // without a position the rule goes last
       position: data.position ?? Math.max(-1, ...existing.map((r) => r.position)) + 1,
-      enabled: data.enabled ?? true,
-      trigger: (data.trigger ?? "MESSAGE_PUBLISHED") as RoutingTrigger,
-      sourceQueueId: data.sourceQueueId ?? null,
-      condition: data.condition as object,
-      action: data.action as object,
     },
   });
   deps.rules.forget(scope.id);
@@ -84,15 +89,7 @@ export async function updateRule(deps: Pick<Deps, "db" | "rules">, actor: Actor,
   if (scope.id !== current.scopeId) throw new ValidationError([{ field: "input.scopeId", message: "a rule cannot move to another scope" }]);
   const rule = await deps.db.routingRule.update({
     where: { id: current.id },
-    data: {
-      name: data.name,
-      position: data.position ?? current.position,
-      enabled: data.enabled ?? true,
-      trigger: (data.trigger ?? "MESSAGE_PUBLISHED") as RoutingTrigger,
-      sourceQueueId: data.sourceQueueId ?? null,
-      condition: data.condition as object,
-      action: data.action as object,
-    },
+    data: { ...ruleFields(data), position: data.position ?? current.position },
   });
   deps.rules.forget(scope.id);
   return rule;
