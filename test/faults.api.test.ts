@@ -76,6 +76,8 @@ describe("Redis loses its state", () => {
       else {
         await redis.stop();
         await redis.start();
+        // until the server has reconnected, depth would be answered from MariaDB
+        for (let i = 0; i < 200 && !s.app.deps.scripts.available(); i++) await new Promise((r) => setTimeout(r, 50));
       }
       expect(await depth(queueId)).toEqual({ pending: 0, claimed: 0, delayed: 0 });
 

@@ -84,12 +84,12 @@ export class QueueScripts {
     }
   }
 
-  /** Makes ids claimable; with a reservation, also drops `dropped` and releases the reservation. */
   /** Whether Redis is connected; when not, operations take their MariaDB-only path. */
   available(): boolean {
     return this.redis.status === "ready";
   }
 
+  /** Makes ids claimable; with a reservation, also drops `dropped` and releases the reservation. */
   async enqueue(q: QueueKeys, items: EnqueueItem[], admission: { reservation: string; dropped: string[] } | null = null): Promise<number> {
     const args = items.flatMap((i) => [i.id, i.score, i.visibleAt]);
     const dropped = admission?.dropped ?? [];
