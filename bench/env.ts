@@ -68,6 +68,9 @@ export async function startServer(ids: RunIds, opts: { profileDir?: string; env?
       REDIS_KEY_PREFIX: ids.prefix,
       SCAIQUEUE_BOOTSTRAP_API_KEY: ids.key,
       LOG_LEVEL: "warn",
+      // the waiter scenarios hold thousands of subscriptions on a few sockets; the
+      // flood bound (200 per connection by default) is not what they measure
+      WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: "100000",
       ...opts.env,
     },
     stdio: ["ignore", "pipe", "pipe"],

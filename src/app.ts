@@ -166,6 +166,8 @@ export function buildApp(
       server.closeAllConnections();
       await closed;
       await runner?.stop();
+      // the agents' last sweep may still be writing audit entries or `_events` rows
+      await deps.journal.settled();
       await Promise.allSettled([redis.quit(), subscriber.quit(), db.$disconnect()]);
     },
   };

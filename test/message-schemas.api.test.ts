@@ -115,4 +115,15 @@ describe("message schemas", () => {
     const viewer = await s.newKey("default", ["scaiqueue:view"]);
     expect((await s.gql(REGISTER, { s: scopeId, n: "x", v: "1", schema: {} }, viewer)).errors?.[0]?.extensions?.code).toBe("AUTHZ_PERMISSION_DENIED");
   });
+
+  it("left an audit entry for every successful mutation above, by the admin key", async () => {
+    const adminKeyId = (await s.gql(`{ apiKeys { id permissions } }`)).data.apiKeys.find((k: { permissions: string[] }) => k.permissions.includes("scaiqueue:manage")).id;
+    const audit = (await s.gql(`query($s: ID!) { auditLog(scopeId: $s, first: 1000) { action actor queueId details } }`, { s: scopeId })).data.auditLog;
+    const count = (action: string) => audit.filter((e: { action: string }) => e.action === action).length;
+    // registrations: order 1.0 (twice: the no-op repeat is a success too) and 2.0; binds: three
+    expect([count("registerMessageSchema"), count("bindQueueSchema"), count("createQueue")]).toEqual([3, 3, 2]);
+    expect(count("publish")).toBe(3);
+    expect(new Set(audit.map((e: { actor: string }) => e.actor))).toEqual(new Set([adminKeyId]));
+    expect(audit.filter((e: { action: string }) => e.action === "bindQueueSchema").every((e: { queueId: string | null }) => e.queueId)).toBe(true);
+  });
 });

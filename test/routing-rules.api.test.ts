@@ -417,6 +417,14 @@ describe("rule order", () => {
     expect((await ok(s.gql(DELETE_RULE, { id: "not-an-id" }))).deleteRoutingRule).toBe(false);
     expect(await where()).toEqual([2, 1, 1]);
     expect((await rules(scopeId)).map((r: { id: string }) => r.id)).not.toContain(later.id);
+
+    // every change is in the audit log, by the admin key; the deletes that found nothing are not
+    const adminKeyId = (await ok(s.gql(`{ apiKeys { id permissions } }`))).apiKeys.find((k: { permissions: string[] }) => k.permissions.includes("scaiqueue:manage")).id;
+    const audit = (await ok(s.gql(`query($s: ID!) { auditLog(scopeId: $s, first: 1000) { action actor details } }`, { s: scopeId }))).auditLog;
+    const count = (action: string) => audit.filter((e: { action: string }) => e.action === action).length;
+    expect([count("createRoutingRule"), count("updateRoutingRule"), count("deleteRoutingRule")]).toEqual([5, 2, 1]);
+    expect(new Set(audit.map((e: { actor: string }) => e.actor))).toEqual(new Set([adminKeyId]));
+    expect(audit.find((e: { action: string }) => e.action === "deleteRoutingRule").details).toEqual({ id: later.id, name: "later" });
   });
 
   it("a rule's source queue restricts it to that queue; the saved rule reads back as given", async () => {

@@ -19,6 +19,10 @@ export function createDb(config: Pick<Config, "database">, opts: { onQuery?: (sq
     // PREPARE + EXECUTE + CLOSE, three writes (measured: publish −16%, claim −25%,
     // complete −9% server CPU per call; docs/performance.md).
     prepareCacheLength: 256,
+    // Every write here is a conditional UPDATE, an INSERT or a SKIP LOCKED pick, which
+    // need no gap locks; under REPEATABLE READ the gap locks of concurrent claims and
+    // inserts (messages, `_events` rows) deadlocked under load (seen in the benchmark).
+    initSql: "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
     // DATETIME(3) columns hold UTC; read and write them as such whatever the server zone.
     timezone: "Z",
   });

@@ -6,6 +6,7 @@ import type { Deps } from "./deps.js";
 import type { Admitted } from "./pending.js";
 import type { QueueInfo } from "./queue-directory.js";
 import { withRedis, bestEffort } from "./redis-fallback.js";
+import { MESSAGE_BY_ID } from "./message-rows.js";
 
 /** A publisher that dies between reserving room and enqueueing frees it after this. */
 const RESERVATION_TTL_MS = 60_000;
@@ -97,7 +98,7 @@ export async function dropOldest(tx: Db, queueId: string, n: number, at: Date, e
   if (!ids.length) return [];
   const reason = "dropped to make room: the queue was at its maxDepth (DROP_OLDEST)";
   await tx.$executeRawUnsafe(
-    `UPDATE messages SET state = 'EXPIRED', finishedAt = ?, failureReason = ? WHERE id IN (${ids.map(() => "?").join(", ")})`,
+    `UPDATE ${MESSAGE_BY_ID} SET state = 'EXPIRED', finishedAt = ?, failureReason = ? WHERE id IN (${ids.map(() => "?").join(", ")})`,
     at,
     reason,
     ...ids,

@@ -14,9 +14,12 @@ const isRow = (v: unknown): v is Row => v !== null && typeof v === "object" && !
 const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
 
 /**
- * The audit entries of one successful mutation: one per message for message
- * operations (so a chain's entries are found by correlation id), else one naming the
- * scope, queue or object it changed. Never bodies, responses, secrets or claim tokens.
+ * The audit entries of one successful mutation. Message operations write one entry per
+ * queue and correlation id they touched (so every chain finds its entries by
+ * correlation id; a batch of one queue without correlation ids is one entry whose
+ * details list the message ids), naming the message when it is the only one; other
+ * mutations one naming the scope, queue or object they changed. Never bodies,
+ * responses, secrets or claim tokens.
  */
 export function auditRows(actor: Actor, action: string, result: unknown, subject: AuditSubject | undefined, requestId: string | null, at: Date): AuditRow[] {
   const entry = (about: AuditSubject): AuditRow => ({
@@ -44,7 +47,22 @@ export function auditRows(actor: Actor, action: string, result: unknown, subject
   });
   // a claim that found nothing, or a delete that found nothing, changed nothing: no entry
   if ((Array.isArray(result) && result.length === 0) || result === false) return [];
-  return about.length ? about.map(entry) : [entry({})];
+  return about.length ? grouped(about).map(entry) : [entry({})];
+}
+
+/** One entry per queue and correlation id; a group of several messages lists them. */
+function grouped(about: AuditSubject[]): AuditSubject[] {
+  const groups = new Map<string, AuditSubject[]>();
+  for (const a of about) {
+    if (!a.messageId) return about;
+    const key = `${a.queueId}\n${a.correlationId ?? ""}`;
+    const g = groups.get(key);
+    if (g) g.push(a);
+    else groups.set(key, [a]);
+  }
+  return [...groups.values()].map((g) =>
+    g.length === 1 ? g[0]! : { ...g[0]!, messageId: null, details: { messages: g.map((a) => ({ id: a.messageId, ...(a.details as object) })) } },
+  );
 }
 
 const ofMessage = (m: Row): AuditSubject => ({ scopeId: str(m.scopeId), queueId: str(m.queueId), messageId: str(m.id), correlationId: str(m.correlationId) });

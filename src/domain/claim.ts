@@ -13,6 +13,7 @@ import { claimForGroup, claimForGroupFromMariaDb } from "./deliveries.js";
 import type { QueueInfo } from "./queue-directory.js";
 import { servedFromMariaDb } from "./event-log.js";
 import { intIn, parseInput, text, visibilityTimeoutS } from "./validation.js";
+import { MESSAGE_BY_ID } from "./message-rows.js";
 
 export const MAX_CLAIM_BATCH = 100;
 
@@ -122,7 +123,7 @@ async function recordClaims(db: Db, got: { id: string; token: string }[], c: Cla
   const claimedAt = new Date(c.now);
   const ids = got.map((g) => g.id);
   await db.$executeRawUnsafe(
-    `UPDATE messages SET state = 'CLAIMED', attempts = attempts + 1,
+    `UPDATE ${MESSAGE_BY_ID} SET state = 'CLAIMED', attempts = attempts + 1,
        claimToken = CASE id ${ids.map(() => "WHEN ? THEN ?").join(" ")} END,
        claimedBy = ?, claimKeyId = ?, claimedAt = ?, claimExpiresAt = ?
      WHERE id IN (${ids.map(() => "?").join(", ")}) AND state = 'PENDING' AND (expiresAt IS NULL OR expiresAt > ?)`,

@@ -9,6 +9,7 @@ import { EventType } from "./message-events.js";
 import { itemField, jsonOfAtMost, parseBatch, perLimit, type BatchPrefix } from "./validation.js";
 import { bestEffort } from "./redis-fallback.js";
 import { emit } from "./emit.js";
+import { MESSAGE_BY_ID } from "./message-rows.js";
 
 const completeSchema = perLimit((messageBytes: number) =>
   z.object({
@@ -53,7 +54,7 @@ async function completeClaims(deps: Deps, parsed: CompleteItem[], held: HeldClai
   // fails leaves the claim intact and completable.
   const where = claimCondition(claims, "live", completedAt);
   const affected = await deps.db.$executeRawUnsafe(
-    `UPDATE messages SET state = 'COMPLETED', completedAt = ?, finishedAt = ?, claimExpiresAt = NULL,
+    `UPDATE ${MESSAGE_BY_ID} SET state = 'COMPLETED', completedAt = ?, finishedAt = ?, claimExpiresAt = NULL,
        response = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END
      WHERE ${where.sql}`,
     completedAt,

@@ -5,6 +5,7 @@ import type { Deps } from "./deps.js";
 import { orderScore } from "./ordering.js";
 import type { QueueInfo } from "./queue-directory.js";
 import { bestEffort } from "./redis-fallback.js";
+import { MESSAGE_BY_ID } from "./message-rows.js";
 
 /**
  * BROADCAST queues deliver each message to every consumer group that had joined when it
@@ -66,7 +67,7 @@ export async function fanOut(tx: Db, messages: Message[], at: Date): Promise<{ d
   const unheard = messages.filter((m) => !heard.has(m.id)).map((m): Message => ({ ...m, state: "COMPLETED", completedAt: at, finishedAt: at }));
   if (unheard.length) {
     await tx.$executeRawUnsafe(
-      `UPDATE messages SET state = 'COMPLETED', completedAt = ?, finishedAt = ? WHERE id IN (${unheard.map(() => "?").join(", ")})`,
+      `UPDATE ${MESSAGE_BY_ID} SET state = 'COMPLETED', completedAt = ?, finishedAt = ? WHERE id IN (${unheard.map(() => "?").join(", ")})`,
       at,
       at,
       ...unheard.map((m) => m.id),

@@ -4,7 +4,7 @@ import { uuidv7 } from "../ids.js";
 import type { Deps } from "./deps.js";
 import { byQueue, claimCondition, type HeldClaim } from "./claims.js";
 import { EventType } from "./message-events.js";
-import { insertRows, newMessage } from "./message-rows.js";
+import { insertRows, newMessage, MESSAGE_BY_ID } from "./message-rows.js";
 import { enqueueMessages } from "./pending.js";
 import { stillOurs } from "./requeue.js";
 import { emit } from "./emit.js";
@@ -58,7 +58,7 @@ export async function deadLetterClaims(
     const tx = txClient as unknown as Db;
     const where = claimCondition(claims, opts.when, at);
     const affected = await tx.$executeRawUnsafe(
-      `UPDATE messages SET state = 'DEAD_LETTERED', finishedAt = ?, claimExpiresAt = NULL,
+      `UPDATE ${MESSAGE_BY_ID} SET state = 'DEAD_LETTERED', finishedAt = ?, claimExpiresAt = NULL,
          failureReason = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END
        WHERE ${where.sql}`,
       at,

@@ -7,7 +7,7 @@ import type { Deps } from "./deps.js";
 import { asSeenBy } from "./consumer-groups.js";
 import { DEAD_LETTER_QUEUE, deadLetterCopy } from "./dead-letter.js";
 import { EventType, type EventTypeName } from "./message-events.js";
-import { insertRows } from "./message-rows.js";
+import { insertRows, MESSAGE_BY_ID } from "./message-rows.js";
 import { orderScore } from "./ordering.js";
 import { enqueueMessages } from "./pending.js";
 import type { QueueInfo } from "./queue-directory.js";
@@ -152,7 +152,7 @@ async function changeDelivery(
     const response = completed ? Object.fromEntries(all.map((d) => [d.group.name, d.response])) : null;
     const reason = completed ? null : `dead-lettered by consumer group ${all.filter((d) => d.state === "DEAD_LETTERED").map((d) => d.group.name).join(", ")}`;
     await tx.$executeRawUnsafe(
-      `UPDATE messages SET state = ?, completedAt = ?, finishedAt = ?, response = ?, failureReason = COALESCE(?, failureReason) WHERE id = ?`,
+      `UPDATE ${MESSAGE_BY_ID} SET state = ?, completedAt = ?, finishedAt = ?, response = ?, failureReason = COALESCE(?, failureReason) WHERE id = ?`,
       completed ? "COMPLETED" : "DEAD_LETTERED",
       completed ? at : null,
       at,

@@ -4,7 +4,7 @@ import { uuidv7 } from "../ids.js";
 import { bodyHash } from "./canonical-json.js";
 import type { Deps } from "./deps.js";
 import type { Match } from "./gdpr.js";
-import { insertRows, newMessage } from "./message-rows.js";
+import { insertRows, newMessage, MESSAGE_BY_ID } from "./message-rows.js";
 
 /*
  * What erasing a set of messages does to the rows (src/domain/erasure.ts runs the jobs):
@@ -60,7 +60,7 @@ export async function eraseMessages(tx: Tx, ctx: Ctx, ids: string[]): Promise<{ 
     ...freshIds,
   );
   await tx.$executeRawUnsafe(
-    `UPDATE messages SET body = ?, bodyHash = ?, labels = '{}', response = NULL, failureReason = NULL, hitlSpec = NULL,
+    `UPDATE ${MESSAGE_BY_ID} SET body = ?, bodyHash = ?, labels = '{}', response = NULL, failureReason = NULL, hitlSpec = NULL,
        idempotencyKey = NULL, erasedAt = ?
      WHERE id IN (${marks(freshIds)}) AND erasedAt IS NULL`,
     TOMBSTONE_JSON,
@@ -117,7 +117,7 @@ export async function settleHolds(ctx: Ctx, graceMs: number): Promise<{ erased: 
         if (!job || job.state !== "RUNNING") return { erased: 0, records: [] };
         const ids = [...new Set(due.map((h) => h.messageId))];
         const held = await tx.$queryRawUnsafe<Ref[]>(`SELECT id, correlationId FROM messages WHERE id IN (${marks(ids)}) FOR UPDATE`, ...ids);
-        await tx.$executeRawUnsafe(`UPDATE messages SET response = NULL, failureReason = NULL WHERE id IN (${marks(ids)})`, ...ids);
+        await tx.$executeRawUnsafe(`UPDATE ${MESSAGE_BY_ID} SET response = NULL, failureReason = NULL WHERE id IN (${marks(ids)})`, ...ids);
         await tx.$executeRawUnsafe(`UPDATE deliveries SET response = NULL, failureReason = NULL WHERE messageId IN (${marks(ids)})`, ...ids);
         await scrubEventReasons(tx, ctx, held);
         let erased = 0;

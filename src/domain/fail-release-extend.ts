@@ -11,6 +11,7 @@ import { requeueClaims } from "./requeue.js";
 import { backoffMs } from "./retry-policy.js";
 import { intIn, MAX_VISIBILITY_TIMEOUT_S, parseInput } from "./validation.js";
 import { bestEffort } from "./redis-fallback.js";
+import { MESSAGE_BY_ID } from "./message-rows.js";
 
 const claimRef = { messageId: z.string(), claimToken: z.string().max(64, "at most 64 characters").nullish() };
 const FailInput = z.object({
@@ -97,7 +98,7 @@ export async function extend(deps: Deps, actor: Actor, input: unknown): Promise<
   if (group) return extendDelivery(deps, group, now, expiresAt);
   const where = claimCondition([claim!], "live", new Date(now));
   const affected = await deps.db.$executeRawUnsafe(
-    `UPDATE messages SET claimExpiresAt = ? WHERE ${where.sql}`,
+    `UPDATE ${MESSAGE_BY_ID} SET claimExpiresAt = ? WHERE ${where.sql}`,
     expiresAt,
     ...where.params,
   );

@@ -53,7 +53,7 @@ export class Journal {
     });
   }
 
-  /** Waits until everything appended so far is written (tests, shutdown). */
+  /** Waits until everything appended so far is written (shutdown). */
   async settled(): Promise<void> {
     while (this.flushing) await this.flushing;
   }
@@ -65,7 +65,10 @@ export class Journal {
       const batch = this.queued;
       this.queued = { events: [], audit: [], done: [] };
       try {
-        await Promise.all([...chunks(batch.events).map((rows) => insertRows(this.db, rows)), ...chunks(batch.audit).map((rows) => this.insertAudit(rows))]);
+        await Promise.all([
+          ...chunks(batch.events).map((rows) => retried(() => insertRows(this.db, rows))),
+          ...chunks(batch.audit).map((rows) => retried(() => this.insertAudit(rows))),
+        ]);
       } catch (err) {
         this.onError(err);
       }
@@ -80,6 +83,19 @@ export class Journal {
        VALUES ${rows.map(() => `(${AUDIT_COLUMNS.map(() => "?").join(", ")})`).join(", ")}`,
       ...rows.flatMap((r) => AUDIT_COLUMNS.map((c) => (c === "details" ? (r.details == null ? null : JSON.stringify(r.details)) : r[c]))),
     );
+  }
+}
+
+const TRANSIENT = /Deadlock found|Lock wait timeout/;
+
+/** InnoDB may pick a statement as a deadlock victim; it was rolled back whole, so it is run again. */
+async function retried(write: () => Promise<void>, attempts = 3): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (i >= attempts || !TRANSIENT.test((err as Error).message)) throw err;
+    }
   }
 }
 

@@ -6,6 +6,14 @@ const COLUMNS = [
   "priorityTier", "priorityScore", "correlationId", "causationId", "parentId", "idempotencyKey", "deadline",
   "ttlSeconds", "delayUntil", "visibleAt", "expiresAt", "failureReason", "hitlSpec", "routeHops", "createdAt",
 ] as const;
+/**
+ * The messages table in UPDATEs that name their rows by id. The conditions beside the
+ * ids (`state = 'CLAIMED' AND claimExpiresAt > ?`) match a secondary index too, and the
+ * optimizer sometimes ranged over it instead, locking every live claim: concurrent
+ * completes then deadlocked (seen in the benchmark with two processes).
+ */
+export const MESSAGE_BY_ID = "messages FORCE INDEX (PRIMARY)";
+
 const JSON_COLUMNS = new Set(["body", "labels", "hitlSpec"]);
 const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => "?").join(", ")})`;
 

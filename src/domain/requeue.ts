@@ -6,6 +6,7 @@ import { emit } from "./emit.js";
 import { servedFromMariaDb } from "./event-log.js";
 import { orderScore } from "./ordering.js";
 import { bestEffort } from "./redis-fallback.js";
+import { MESSAGE_BY_ID } from "./message-rows.js";
 
 export type RequeueOptions = {
   now: number;
@@ -29,7 +30,7 @@ export async function requeueClaims(deps: Deps, claims: HeldClaim[], opts: Reque
   const at = new Date(opts.now);
   const where = claimCondition(claims, opts.when, at);
   const affected = await deps.db.$executeRawUnsafe(
-    `UPDATE messages SET state = 'PENDING', claimExpiresAt = NULL, attempts = attempts + ?,
+    `UPDATE ${MESSAGE_BY_ID} SET state = 'PENDING', claimExpiresAt = NULL, attempts = attempts + ?,
        failureReason = COALESCE(?, failureReason),
        visibleAt = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END
      WHERE ${where.sql}`,

@@ -3,7 +3,7 @@ import type { Message, RoutingTrigger } from "../../generated/prisma/client.js";
 import type { Deps } from "../deps.js";
 import { emit } from "../emit.js";
 import { EventType, type EventTypeName } from "../message-events.js";
-import { insertRows } from "../message-rows.js";
+import { insertRows, MESSAGE_BY_ID } from "../message-rows.js";
 import { orderScore } from "../ordering.js";
 import { enqueueMessages } from "../pending.js";
 import { commitPublish } from "../publish.js";
@@ -43,7 +43,7 @@ async function routeOne(deps: Deps, m: Message, trigger: RoutingTrigger, at: Dat
   const keys = deps.scripts.keys.queue(q.scopeId, q.id);
   // every change is conditional on the state the event left, so a claim that came in between wins
   const archive = async (db: Db) =>
-    (await db.$executeRawUnsafe(`UPDATE messages SET state = 'ARCHIVED', finishedAt = ?, claimExpiresAt = NULL WHERE id = ? AND state = ?`, at, m.id, m.state)) === 1;
+    (await db.$executeRawUnsafe(`UPDATE ${MESSAGE_BY_ID} SET state = 'ARCHIVED', finishedAt = ?, claimExpiresAt = NULL WHERE id = ? AND state = ?`, at, m.id, m.state)) === 1;
   const leaveRedis = () => (m.state === "PENDING" ? bestEffort(deps, () => deps.scripts.remove(keys, [m.id])) : undefined);
 
   switch (s.kind) {
@@ -54,7 +54,7 @@ async function routeOne(deps: Deps, m: Message, trigger: RoutingTrigger, at: Dat
     case "change": {
       const c = s.message;
       const n = await deps.db.$executeRawUnsafe(
-        `UPDATE messages SET labels = ?, priorityTier = ?, body = ? WHERE id = ? AND state = ?`,
+        `UPDATE ${MESSAGE_BY_ID} SET labels = ?, priorityTier = ?, body = ? WHERE id = ? AND state = ?`,
         JSON.stringify(c.labels),
         c.priorityTier,
         JSON.stringify(c.body),
