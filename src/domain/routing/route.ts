@@ -74,29 +74,30 @@ export async function step(deps: Deps, m: Message, trigger: RoutingTrigger, now:
   return { kind: "hop", child, source: a.type === "COPY" ? null : ended(m, at) };
 }
 
-/** A routed child: same content and correlation, caused by and parented to the source. */
+/** A routed child: same content and correlation, caused by and parented to the source; a fresh life otherwise. */
 function childOf(m: Message, target: QueueInfo, a: Action, at: Date): Message {
-  const base = changed(m, a);
+  const c = changed(m, a);
   return newMessage({
-    ...base,
     id: uuidv7(at.getTime()),
+    tenantId: m.tenantId,
+    scopeId: m.scopeId,
     queueId: target.id,
-    state: "PENDING",
-    bodyHash: bodyHash(base.body),
+    messageType: c.messageType,
+    body: c.body,
+    bodyHash: bodyHash(c.body),
+    contentType: c.contentType,
+    labels: c.labels,
+    priorityTier: c.priorityTier,
+    priorityScore: c.priorityScore,
+    correlationId: c.correlationId,
     causationId: m.id,
     parentId: m.id,
-    idempotencyKey: null,
+    deadline: c.deadline,
+    ttlSeconds: c.ttlSeconds,
+    delayUntil: c.delayUntil,
+    expiresAt: c.expiresAt,
+    hitlSpec: c.hitlSpec,
     routeHops: m.routeHops + 1,
-    attempts: 0,
-    claimToken: null,
-    claimedBy: null,
-    claimKeyId: null,
-    claimExpiresAt: null,
-    claimedAt: null,
-    completedAt: null,
-    finishedAt: null,
-    failureReason: null,
-    response: null,
     // a child waits out what is left of its source's delay, not a new one
     visibleAt: m.visibleAt && m.visibleAt > at ? m.visibleAt : null,
     createdAt: at,
