@@ -9,31 +9,43 @@ const SETTLE_MS = 2000;
 const LOOKBACK_MS = 60_000;
 /** Published ids are remembered this long, well past any window the relay checks. */
 const REMEMBER_MS = 10 * 60_000;
+/** Most completions one sweep reads; a longer backlog is worked off over the next sweeps. */
+const PAGE = 2000;
+const NAME = "completion_relay";
 
 /**
  * Completion events survive a crash: a completion is committed in MariaDB before its
  * event is published, and the publisher notes each published event id in Redis. This
  * sweep reads completions committed in the last window and publishes those never noted
  * (the process died between commit and publish). Waiters drop repeats by event id, so
- * a completion reaches each waiter once.
+ * a completion reaches each waiter once. How far it has checked is kept in Redis, so
+ * whichever process holds the lease next goes on from there instead of reading again
+ * what another process already checked.
  */
 export function completionRelay(deps: Deps): Agent {
-  let checkedUntil: number | null = null;
   return {
-    name: "completion_relay",
+    name: NAME,
     intervalMs: 1000,
     async runOnce({ now }) {
-      const from = checkedUntil ?? now - LOOKBACK_MS;
-      const until = now - SETTLE_MS;
+      const from = Math.max((await deps.scripts.readMark(NAME)) ?? 0, now - LOOKBACK_MS);
+      let until = now - SETTLE_MS;
       if (until <= from) return 0;
       const rows = await deps.db.message.findMany({
         where: { finishedAt: { gt: new Date(from), lte: new Date(until) }, state: { in: ["COMPLETED", "ARCHIVED"] }, completedAt: { not: null } },
+        orderBy: { finishedAt: "asc" },
+        take: PAGE,
       });
+      if (rows.length === PAGE) {
+        // a full page ends before its last millisecond, which the next sweep reads whole
+        // (unless the page is all one millisecond: more than PAGE completions in one ms)
+        const last = rows[rows.length - 1]!.finishedAt!.getTime();
+        until = last - 1 > from ? last - 1 : last;
+      }
       const events = rows.map((m) => messageEvent(EventType.completed, m, m.completedAt!));
       const published = await deps.bus.alreadyPublished(events.map((e) => e.eventId));
       const missing = rows.filter((_, i) => !published[i]);
       for (const m of missing) await broadcastEvents(deps, [m], EventType.completed, m.completedAt!);
-      checkedUntil = until;
+      await deps.scripts.writeMark(NAME, until);
       await deps.bus.forgetPublished(now - REMEMBER_MS);
       return missing.length;
     },
