@@ -29,14 +29,20 @@ const frameName = (n: Node) => {
   return `${functionName || "(anonymous)"} ${where}`.trim();
 };
 
-/** The `depth`-frame call chains that lead into functions whose name starts with `name`, by self time. */
-export function callers(file: string, name: string, depth = 12, top = 8): string {
+/** A .cpuprofile's nodes by id, each node's parent, and the self time (µs) of each sampled node. */
+function readProfile(file: string) {
   const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
   const parent = new Map<number, Node>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
   for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  return { parent, byId, self };
+}
+
+/** The `depth`-frame call chains that lead into functions whose name starts with `name`, by self time. */
+export function callers(file: string, name: string, depth = 12, top = 8): string {
+  const { parent, byId, self } = readProfile(file);
   const chains = new Map<string, number>();
   let all = 0;
   for (const [id, us] of self) {
@@ -52,12 +58,7 @@ export function callers(file: string, name: string, depth = 12, top = 8): string
 
 /** Inclusive time of our own functions (src/): each sample counts once for every src/ frame on its stack. */
 export function inclusive(file: string, top = 25): string {
-  const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
-  const parent = new Map<number, Node>();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  const { parent, byId, self } = readProfile(file);
   const incl = new Map<string, number>();
   let busy = 0;
   for (const [id, us] of self) {
@@ -75,13 +76,8 @@ export function inclusive(file: string, top = 25): string {
 }
 
 export function summarize(file: string, top = 25): string {
-  const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  const { parent, byId, self } = readProfile(file);
   const total = [...self.values()].reduce((a, b) => a + b, 0);
-  const parent = new Map<number, Node>();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
   const fns = new Map<string, number>();
   const areas = new Map<string, number>();
   const charged = new Map<string, number>();
