@@ -107,24 +107,19 @@ async function depthOf(deps: Pick<Deps, "scripts" | "db" | "clock">, scopeId: st
 }
 
 async function depthFromMariaDb(deps: Pick<Deps, "db" | "clock">, queueId: string, groupId?: string): Promise<QueueDepth> {
+  if (!groupId) return (await depthsFromMariaDb(deps, [queueId]))[0]!;
   const later = { gt: new Date(deps.clock()) };
-  const [pending, claimed, delayed] = groupId
-    ? await Promise.all([
-        deps.db.delivery.count({ where: { groupId, state: "PENDING" } }),
-        deps.db.delivery.count({ where: { groupId, state: "CLAIMED" } }),
-        deps.db.delivery.count({ where: { groupId, state: "PENDING", visibleAt: later } }),
-      ])
-    : await Promise.all([
-        deps.db.message.count({ where: { queueId, state: "PENDING" } }),
-        deps.db.message.count({ where: { queueId, state: "CLAIMED" } }),
-        deps.db.message.count({ where: { queueId, state: "PENDING", visibleAt: later } }),
-      ]);
+  const [pending, claimed, delayed] = await Promise.all([
+    deps.db.delivery.count({ where: { groupId, state: "PENDING" } }),
+    deps.db.delivery.count({ where: { groupId, state: "CLAIMED" } }),
+    deps.db.delivery.count({ where: { groupId, state: "PENDING", visibleAt: later } }),
+  ]);
   return { pending, claimed, delayed };
 }
 
 /**
- * The depths of MariaDB-served queues (`_events`) in one grouped count, for listings
- * that show many queues at once.
+ * Queue depths counted in MariaDB, one grouped statement for any number of queues:
+ * the `_events` queues always (listings batch them), other queues while Redis is down.
  */
 export async function depthsFromMariaDb(deps: Pick<Deps, "db" | "clock">, queueIds: readonly string[]): Promise<QueueDepth[]> {
   const rows = await deps.db.$queryRawUnsafe<{ queueId: string; pending: unknown; claimed: unknown; delayed: unknown }[]>(
