@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createDb } from "./db/client.js";
+import { createSqlPool } from "./db/sql.js";
 import { createRedis } from "./redis/client.js";
 import { createKeys } from "./redis/keys.js";
 import { QueueScripts } from "./redis/scripts.js";
@@ -17,6 +18,7 @@ import { KeyConnections } from "./graphql/key-connections.js";
 import type { Clock, Deps } from "./domain/deps.js";
 import { Services } from "./services.js";
 import { Journal } from "./domain/journal.js";
+import { MessageStatements } from "./domain/message-statements.js";
 import { SchemaBook } from "./domain/message-schemas.js";
 import { RuleBook } from "./domain/routing/rules.js";
 import { createGraphQL } from "./graphql/yoga.js";
@@ -43,17 +45,21 @@ export function buildApp(
   opts: { clock?: Clock; onQuery?: (sql: string) => void; onSweep?: (r: SweepRecord) => void } = {},
 ): App {
   const db = createDb(config, { onQuery: opts.onQuery });
+  const sql = createSqlPool(config, { onQuery: opts.onQuery });
+  const statements = new MessageStatements(sql);
   const redis = createRedis(config);
   const subscriber = createRedis(config, { subscriber: true });
   const keys = createKeys(config.redis.keyPrefix);
   const deps: Deps = {
     db,
+    sql,
+    statements,
     scripts: new QueueScripts(redis, keys),
     bus: new EventBus(redis, subscriber, keys, (err) => log.error({ err }, "event bus")),
     queues: new QueueDirectory(db),
     rules: new RuleBook(db),
     schemas: new SchemaBook(db),
-    journal: new Journal(db, (err) => log.error({ err }, "journal write failed")),
+    journal: new Journal(sql, statements.insert, (err) => log.error({ err }, "journal write failed")),
     log,
     clock: opts.clock ?? Date.now,
     limits: { messageBytes: config.limits.messageBytes },
@@ -168,7 +174,7 @@ export function buildApp(
       await runner?.stop();
       // the agents' last sweep may still be writing audit entries or `_events` rows
       await deps.journal.settled();
-      await Promise.allSettled([redis.quit(), subscriber.quit(), db.$disconnect()]);
+      await Promise.allSettled([redis.quit(), subscriber.quit(), db.$disconnect(), sql.end()]);
     },
   };
 }

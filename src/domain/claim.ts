@@ -8,12 +8,13 @@ import { EventType } from "./message-events.js";
 import { emit } from "./emit.js";
 import { withRedis } from "./redis-fallback.js";
 import type { Db } from "../db/client.js";
+import { sqlOf } from "../db/sql.js";
 import { joinGroup } from "./consumer-groups.js";
 import { claimForGroup, claimForGroupFromMariaDb } from "./deliveries.js";
 import type { QueueInfo } from "./queue-directory.js";
 import { servedFromMariaDb } from "./event-log.js";
 import { intIn, parseInput, text, visibilityTimeoutS } from "./validation.js";
-import { MESSAGE_BY_ID } from "./message-rows.js";
+import { recordClaims, type ClaimRecord } from "./message-statements.js";
 
 export const MAX_CLAIM_BATCH = 100;
 
@@ -35,7 +36,8 @@ const serving = (q: QueueInfo): boolean =>
 
 /**
  * Claims up to batchSize messages: one Lua script pops them and takes their locks
- * atomically across processes, then one UPDATE records the claims in MariaDB. While
+ * atomically across processes, then one UPDATE records the claims in MariaDB (shared
+ * with the claims of this moment, message-statements.ts). While
  * Redis is down, MariaDB alone does it (claimFromMariaDb).
  */
 export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<Message[]> {
@@ -78,7 +80,7 @@ async function claimThroughRedis(deps: Deps, q: QueueInfo, c: Claim): Promise<Me
     const wanted = c.n - claimed.length;
     const got = await deps.scripts.claim(keys, { now: c.now, visibilityMs: c.visibilityMs, tokens: Array.from({ length: wanted }, newToken) });
     if (!got.length) break;
-    const mine = await recordClaims(deps.db, got, c);
+    const mine = await deps.statements.claim(got.map((g) => claimRecord(g, c)));
     claimed.push(...mine);
     const ok = new Set(mine.map((m) => m.id));
     // the record says these are not claimable (expired, or ended meanwhile): drop their locks
@@ -103,41 +105,19 @@ const SQL_ORDER: Record<QueueInfo["ordering"], string> = {
  */
 async function claimFromMariaDb(deps: Deps, q: QueueInfo, c: Claim): Promise<Message[]> {
   return deps.db.$transaction(async (txClient) => {
-    const tx = txClient as unknown as Db;
+    const tx = sqlOf(txClient as unknown as Db);
     const at = new Date(c.now);
-    const rows = await tx.$queryRawUnsafe<{ id: string }[]>(
+    const rows = await tx.rows<{ id: string }>(
       `SELECT id FROM messages WHERE queueId = ? AND state = 'PENDING' AND (visibleAt IS NULL OR visibleAt <= ?)
          AND (expiresAt IS NULL OR expiresAt > ?) ORDER BY ${SQL_ORDER[q.ordering]} LIMIT ? FOR UPDATE SKIP LOCKED`,
-      q.id,
-      at,
-      at,
-      c.n,
+      [q.id, at, at, c.n],
     );
     if (!rows.length) return [];
-    return recordClaims(tx, rows.map((r) => ({ id: r.id, token: newToken() })), c);
+    const claimed = await recordClaims(tx, rows.map((r) => claimRecord({ id: r.id, token: newToken() }, c)));
+    return claimed.filter((m): m is Message => m !== null);
   });
 }
 
-/** One UPDATE records the claims (tokens by CASE), only on rows still claimable; returns those, in order. */
-async function recordClaims(db: Db, got: { id: string; token: string }[], c: Claim): Promise<Message[]> {
-  const claimedAt = new Date(c.now);
-  const ids = got.map((g) => g.id);
-  await db.$executeRawUnsafe(
-    `UPDATE ${MESSAGE_BY_ID} SET state = 'CLAIMED', attempts = attempts + 1,
-       claimToken = CASE id ${ids.map(() => "WHEN ? THEN ?").join(" ")} END,
-       claimedBy = ?, claimKeyId = ?, claimedAt = ?, claimExpiresAt = ?
-     WHERE id IN (${ids.map(() => "?").join(", ")}) AND state = 'PENDING' AND (expiresAt IS NULL OR expiresAt > ?)`,
-    ...got.flatMap((g) => [g.id, g.token]),
-    c.claimedBy,
-    c.keyId,
-    claimedAt,
-    new Date(c.now + c.visibilityMs),
-    ...ids,
-    claimedAt,
-  );
-  const rows = new Map((await db.message.findMany({ where: { id: { in: ids } } })).map((m) => [m.id, m]));
-  return got.flatMap((g) => {
-    const m = rows.get(g.id);
-    return m && m.state === "CLAIMED" && m.claimToken === g.token ? [m] : [];
-  });
+function claimRecord(g: { id: string; token: string }, c: Claim): ClaimRecord {
+  return { ...g, claimedBy: c.claimedBy, keyId: c.keyId, claimedAt: new Date(c.now), claimExpiresAt: new Date(c.now + c.visibilityMs) };
 }

@@ -9,7 +9,7 @@ export type HeldClaim = { row: Message; token: string };
 
 /** The messages a complete/fail/release/extend names, read once (this tenant's only). */
 export async function loadNamed(
-  deps: Pick<Deps, "db">,
+  deps: Pick<Deps, "statements">,
   actor: Actor,
   items: { messageId: string }[],
   prefix: BatchPrefix,
@@ -18,7 +18,7 @@ export async function loadNamed(
   if (new Set(ids).size !== ids.length) {
     throw new ValidationError([{ field: prefix, message: "names the same message twice" }]);
   }
-  const rows = await deps.db.message.findMany({ where: { id: { in: ids }, tenantId: actor.tenantId } });
+  const rows = (await deps.statements.byId(ids)).filter((m) => m.tenantId === actor.tenantId);
   return new Map(rows.map((m) => [m.id, m]));
 }
 

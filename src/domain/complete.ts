@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Message } from "../generated/prisma/client.js";
 import { NotClaimOwnerError } from "../errors.js";
-import { byQueue, claimCondition, heldClaims, inBroadcastQueues, loadNamed, type HeldClaim } from "./claims.js";
+import { byQueue, heldClaims, inBroadcastQueues, loadNamed, type HeldClaim } from "./claims.js";
 import { completeDelivery, loadHeldDeliveries } from "./deliveries.js";
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
@@ -9,7 +9,6 @@ import { EventType } from "./message-events.js";
 import { itemField, jsonOfAtMost, parseBatch, perLimit, type BatchPrefix } from "./validation.js";
 import { bestEffort } from "./redis-fallback.js";
 import { emit } from "./emit.js";
-import { MESSAGE_BY_ID } from "./message-rows.js";
 
 const completeSchema = perLimit((messageBytes: number) =>
   z.object({
@@ -49,30 +48,10 @@ async function completeClaims(deps: Deps, parsed: CompleteItem[], held: HeldClai
   }));
 
   const now = deps.clock();
-  const completedAt = new Date(now);
-  // MariaDB decides (claimCondition); Redis is settled afterwards, so a write that
-  // fails leaves the claim intact and completable.
-  const where = claimCondition(claims, "live", completedAt);
-  const affected = await deps.db.$executeRawUnsafe(
-    `UPDATE ${MESSAGE_BY_ID} SET state = 'COMPLETED', completedAt = ?, finishedAt = ?, claimExpiresAt = NULL,
-       response = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END
-     WHERE ${where.sql}`,
-    completedAt,
-    completedAt,
-    ...claims.flatMap((c) => [c.row.id, c.response === null ? null : JSON.stringify(c.response)]),
-    ...where.params,
-  );
-  let settled = claims;
-  if (affected !== claims.length) {
-    // Some claim lapsed (or was taken again) since the read: only its holder can make a
-    // message COMPLETED, so "COMPLETED with our token" tells ours apart.
-    const rows = await deps.db.message.findMany({
-      where: { id: { in: claims.map((c) => c.row.id) } },
-      select: { id: true, state: true, claimToken: true },
-    });
-    const ours = new Set(rows.filter((r) => r.state === "COMPLETED").map((r) => `${r.id}/${r.claimToken}`));
-    settled = claims.filter((c) => ours.has(`${c.row.id}/${c.token}`));
-  }
+  // MariaDB decides; Redis is settled afterwards, so a write that fails leaves the
+  // claim intact and completable.
+  const at = await deps.statements.complete(claims.map((c) => ({ ...c, at: new Date(now) })));
+  const settled = claims.filter((_, i) => at[i]);
   const lost = claims.flatMap((c, i) => (settled.includes(c) ? [] : [i]));
 
   await Promise.all(
@@ -87,6 +66,7 @@ async function completeClaims(deps: Deps, parsed: CompleteItem[], held: HeldClai
     ),
   );
 
+  const completedAt = at.find((d) => d) ?? new Date(now);
   const done: Message[] = settled.map((c) => ({
     ...c.row,
     state: "COMPLETED",

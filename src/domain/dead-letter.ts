@@ -1,3 +1,4 @@
+import { sqlOf } from "../db/sql.js";
 import type { Db } from "../db/client.js";
 import type { Message } from "../generated/prisma/client.js";
 import { uuidv7 } from "../ids.js";
@@ -67,7 +68,7 @@ export async function deadLetterClaims(
     );
     const ended = affected === claims.length ? claims : await stillOurs({ db: tx }, claims, "DEAD_LETTERED");
     const copies = ended.map((c) => deadLetterCopy(c.row, deadLetterQueues.get(c.row.scopeId)!, opts.reason(c), at));
-    if (copies.length) await insertRows(tx, copies);
+    if (copies.length) await insertRows(sqlOf(tx), copies);
     return { ended, copies };
   });
 

@@ -1,3 +1,4 @@
+import { sqlOf } from "../db/sql.js";
 import type { Db } from "../db/client.js";
 import type { Delivery, Message } from "../generated/prisma/client.js";
 import { newToken } from "../ids.js";
@@ -229,7 +230,7 @@ export async function deadLetterDelivery(deps: Deps, h: HeldDelivery, o: { now: 
     o.when,
     at,
     { sql: `state = 'DEAD_LETTERED', finishedAt = ?, claimExpiresAt = NULL, failureReason = ?`, params: [at, reason] },
-    (tx) => insertRows(tx, [copy]),
+    (tx) => insertRows(sqlOf(tx), [copy]),
   );
   if (!r.changed) return null;
   await bestEffort(deps, () => deps.scripts.remove(groupKeys(deps, h.delivery, h.message.scopeId), [h.message.id]));

@@ -1,8 +1,10 @@
 import type { Db } from "../db/client.js";
+import type { Sql } from "../db/sql.js";
 import type { EventBus } from "../events/bus.js";
 import type { QueueScripts } from "../redis/scripts.js";
 import type { Logger } from "../logger.js";
 import type { Journal } from "./journal.js";
+import type { MessageStatements } from "./message-statements.js";
 import type { SchemaBook } from "./message-schemas.js";
 import type { QueueDirectory } from "./queue-directory.js";
 import type { RuleBook } from "./routing/rules.js";
@@ -18,6 +20,10 @@ export type RetryPolicy = { backoffBaseMs: number; backoffMaxMs: number };
 /** What the domain functions work with; built once per process in src/services.ts. */
 export type Deps = {
   db: Db;
+  /** plain statements on the mariadb driver directly */
+  sql: Sql;
+  /** the hot path's statements, grouped across concurrent operations */
+  statements: MessageStatements;
   scripts: QueueScripts;
   bus: EventBus;
   queues: QueueDirectory;

@@ -1,3 +1,4 @@
+import { sqlOf } from "../db/sql.js";
 import type { Db } from "../db/client.js";
 import type { ErasureJob, Message } from "../generated/prisma/client.js";
 import { uuidv7 } from "../ids.js";
@@ -91,7 +92,7 @@ export async function eraseMessages(tx: Tx, ctx: Ctx, ids: string[]): Promise<{ 
     erasedMessageIds: freshIds,
     erasedAt: ctx.at.toISOString(),
   });
-  await insertRows(tx, [record]);
+  await insertRows(sqlOf(tx), [record]);
   return { erased: fresh.length, records: [record] };
 }
 

@@ -1,3 +1,4 @@
+import { sqlOf } from "../db/sql.js";
 import type { ErasureJob, Message } from "../generated/prisma/client.js";
 import type { Deps } from "./deps.js";
 import { EVENTS_QUEUE } from "./event-log.js";
@@ -209,7 +210,7 @@ async function finish(ctx: Ctx): Promise<void> {
     if (!job || job.state !== "RUNNING" || (await tx.erasureHold.count({ where: { jobId: job.id } }))) return [];
     const done = await tx.erasureJob.update({ where: { id: job.id }, data: { state: "COMPLETED", finishedAt: ctx.at } });
     const record = await auditRecord(ctx, done);
-    await insertRows(tx, [record]);
+    await insertRows(sqlOf(tx), [record]);
     return [record];
   });
   await enqueueMessages(ctx.deps, records);
@@ -236,7 +237,7 @@ async function noteFailure(deps: Deps, jobId: string, at: Date): Promise<void> {
       },
     });
     const record = await auditRecord({ deps, job: failed, at }, failed);
-    await insertRows(tx, [record]);
+    await insertRows(sqlOf(tx), [record]);
     return [record];
   });
   await enqueueMessages(deps, records);

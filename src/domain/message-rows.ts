@@ -1,4 +1,4 @@
-import type { Db } from "../db/client.js";
+import { statementChunks, type Sql } from "../db/sql.js";
 import type { Message } from "../generated/prisma/client.js";
 
 const COLUMNS = [
@@ -18,22 +18,29 @@ const JSON_COLUMNS = new Set(["body", "labels", "hitlSpec"]);
 const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => "?").join(", ")})`;
 
 /**
- * Inserts new message rows with one multi-row INSERT. A row whose
+ * Inserts new message rows with multi-row INSERTs (500 rows each). A row whose
  * (queueId, idempotencyKey) exists is skipped by the unique index rather than read
  * first, so concurrent duplicates cannot both get in.
  */
-export async function insertRows(db: Db, rows: Message[]): Promise<void> {
-  const params = rows.flatMap((r) =>
-    COLUMNS.map((c) => {
-      const v = r[c];
-      return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
-    }),
-  );
-  await db.$executeRawUnsafe(
-    `INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES ${rows.map(() => ROW_PLACEHOLDERS).join(", ")}
-     ON DUPLICATE KEY UPDATE id = id`,
-    ...params,
-  );
+export async function insertRows(sql: Sql, rows: Message[]): Promise<void> {
+  for (const chunk of statementChunks(rows)) {
+    const params = chunk.flatMap((r) =>
+      COLUMNS.map((c) => {
+        const v = r[c];
+        return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
+      }),
+    );
+    await sql.exec(
+      `INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES ${chunk.map(() => ROW_PLACEHOLDERS).join(", ")}
+       ON DUPLICATE KEY UPDATE id = id`,
+      params,
+    );
+  }
+}
+
+/** The messages with these ids (any order; missing ids are skipped). */
+export function messagesById(sql: Sql, ids: string[]): Promise<Message[]> {
+  return sql.rows<Message>(`SELECT * FROM messages WHERE id IN (${ids.map(() => "?").join(", ")})`, ids);
 }
 
 /** A new PENDING message as it will be stored: the defaults every writer shares. */

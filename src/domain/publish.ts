@@ -1,3 +1,4 @@
+import { sqlOf } from "../db/sql.js";
 import { z } from "zod";
 import type { Db } from "../db/client.js";
 import type { Delivery, Message } from "../generated/prisma/client.js";
@@ -182,7 +183,7 @@ export async function commitPublish(
 
 /** No keys, bounds or groups: one INSERT of everything, atomic on its own. */
 async function writeSimple(deps: Deps, rows: Message[], routing: RoutedPublish): Promise<Written> {
-  await insertRows(deps.db, [...rows, ...routing.integrity]);
+  await deps.statements.insert.submit([...rows, ...routing.integrity]);
   const given = rows.filter((r) => !routing.rootOf.has(r.id));
   return {
     results: given.map((message) => ({ message, duplicate: false })),
@@ -255,7 +256,7 @@ async function writeAll(tx: Db, w: WriteAll): Promise<Written> {
   const kept = (r: Message) => !duplicates.has(rootOf(r.id));
   const children = w.admitted.filter((r) => w.routing.rootOf.has(r.id) && kept(r));
   const integrity = w.routing.integrity.filter((r) => !duplicates.has(rootOf(r.causationId ?? "")));
-  if (children.length || integrity.length) await insertRows(tx, [...children, ...integrity]);
+  if (children.length || integrity.length) await insertRows(sqlOf(tx), [...children, ...integrity]);
 
   const dead: Message[] = [];
   const copies: Message[] = [];
@@ -266,7 +267,7 @@ async function writeAll(tx: Db, w: WriteAll): Promise<Written> {
     copies.push(deadLetterCopy(d, w.deadLetterQueues.get(r.scopeId)!, reason, w.at));
     byId.set(r.id, { message: d, duplicate: false });
   }
-  if (dead.length) await insertRows(tx, [...dead, ...copies]);
+  if (dead.length) await insertRows(sqlOf(tx), [...dead, ...copies]);
   const dropped: Message[] = [];
   const mine = new Set(w.rows.map((r) => r.id));
   for (const [queueId, a] of w.admission.queues) dropped.push(...(await dropOldest(tx, queueId, a.drops, w.at, mine)));
@@ -288,10 +289,10 @@ async function writeAll(tx: Db, w: WriteAll): Promise<Written> {
 
 async function insertIdempotent(tx: Db, rows: Message[], fieldOf: (r: Message) => string): Promise<PublishResult[]> {
   if (!rows.some((r) => r.idempotencyKey)) {
-    await insertRows(tx, rows);
+    await insertRows(sqlOf(tx), rows);
     return rows.map((message) => ({ message, duplicate: false }));
   }
-  await insertRows(tx, rows);
+  await insertRows(sqlOf(tx), rows);
   const keyed = rows.filter((r) => r.idempotencyKey);
   const holders = await tx.message.findMany({
     where: { OR: keyed.map((r) => ({ queueId: r.queueId, idempotencyKey: r.idempotencyKey })) },

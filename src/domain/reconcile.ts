@@ -189,7 +189,7 @@ export class Reconciler {
       const body = { queueId: r.queueId, consumerGroup: r.consumerGroup, requeued: r.requeued, relocked: r.relocked, removed: r.removed };
       messages.push(await integrityRecord(this.deps, r, "redis_repair", body, at));
     }
-    await insertRows(this.deps.db, messages);
+    await insertRows(this.deps.sql, messages);
     await enqueueMessages(this.deps, messages);
   }
 }

@@ -84,6 +84,6 @@ async function routeOne(deps: Deps, m: Message, trigger: RoutingTrigger, at: Dat
 }
 
 async function writeRecord(deps: Deps, record: Message): Promise<void> {
-  await insertRows(deps.db, [record]);
+  await insertRows(deps.sql, [record]);
   await enqueueMessages(deps, [record]);
 }
