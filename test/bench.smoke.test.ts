@@ -1,4 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { createConnection } from "mariadb";
 import { Redis } from "ioredis";
 import { runBench, type BenchResult } from "../bench/bench.js";
@@ -96,4 +101,32 @@ describe("npm run bench", () => {
       redis.disconnect();
     }
   }, 120_000);
+
+  it("npm run bench:rows measures every statement kind on its own database and drops it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sq-bench-rows-"));
+    try {
+      const file = join(dir, "rows.json");
+      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "bench/rows.ts", "--rows", "1000", "--json", file]);
+      const out = JSON.parse(readFileSync(file, "utf8")) as { database: string; results: { statement: string; rows: number; mariadbCpuUsPerRow: number }[] };
+      expect(out.results.map((r) => r.statement)).toEqual([
+        "INSERT a published message",
+        "INSERT an `_events` message (as now)",
+        "UPDATE to CLAIMED",
+        "UPDATE to COMPLETED",
+        "SELECT * by id",
+        "INSERT into a slim event_log (proposed)",
+      ]);
+      for (const r of out.results) expect(r.rows).toBe(1000);
+      expect(stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| statement"))).toHaveLength(6);
+      const u = new URL(DATABASE_URL);
+      const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
+      try {
+        expect(await conn.query("SHOW DATABASES LIKE ?", [out.database])).toHaveLength(0);
+      } finally {
+        await conn.end();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
