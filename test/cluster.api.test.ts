@@ -129,7 +129,9 @@ describe("a master killed during publish, claim and complete", () => {
 
     // What Redis lost with the master (its last writes, and what went to MariaDB alone
     // while it failed over) comes back from MariaDB; two passes the grace time apart.
-    for (let pass = 0; pass < 5 && completedBy.size < published.length; pass++) {
+    // At least one round even when every message got completed meanwhile: a complete
+    // whose Redis step failed in the failover leaves a stale claim only the reconciler clears.
+    for (let pass = 0; pass < 5 && (pass === 0 || completedBy.size < published.length); pass++) {
       const t = Date.now();
       await s.sweep("reconciler", t);
       await s.sweep("reconciler", t + REPAIR_GRACE_MS);
