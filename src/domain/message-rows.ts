@@ -1,4 +1,5 @@
 import { statementChunks, type Sql } from "../db/sql.js";
+import { isUuid } from "../ids.js";
 import type { Message } from "../generated/prisma/client.js";
 
 const COLUMNS = [
@@ -38,9 +39,14 @@ export async function insertRows(sql: Sql, rows: Message[]): Promise<void> {
   }
 }
 
-/** The messages with these ids (any order; missing ids are skipped). */
-export function messagesById(sql: Sql, ids: string[]): Promise<Message[]> {
-  return sql.rows<Message>(`SELECT * FROM messages WHERE id IN (${ids.map(() => "?").join(", ")})`, ids);
+/**
+ * The messages with these ids (any order; missing ids are skipped). Only UUIDs are
+ * sent: the id columns are ascii, and MariaDB refuses to compare them with other text.
+ */
+export async function messagesById(sql: Sql, ids: string[]): Promise<Message[]> {
+  const valid = ids.filter(isUuid);
+  if (!valid.length) return [];
+  return sql.rows<Message>(`SELECT * FROM messages WHERE id IN (${valid.map(() => "?").join(", ")})`, valid);
 }
 
 /** A new PENDING message as it will be stored: the defaults every writer shares. */
