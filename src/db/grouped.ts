@@ -3,11 +3,13 @@
  * goes out together in the next, so N concurrent operations cost about one round trip
  * (and one commit) instead of N. Each caller is answered only once the statement
  * carrying its items has run, so nothing is acknowledged before it is written.
- * One statement of a kind runs at a time: measured on benchmark scenarios 1 and 2, two
- * or four at once made smaller groups and fewer messages per second (1,190–1,475 and
- * 401–444 msg/s with one, against 1,190 / 401 with four). Redis needs none of this:
- * ioredis auto-pipelining already sends a tick's commands in one write (grouping the
- * event PUBLISHes this way measured no better: 321/407 against 323/411 msg/s).
+ * By default one statement of a kind runs at a time: measured on benchmark scenarios 1
+ * and 2, two or four at once made smaller groups and no more messages per second
+ * (1,190–1,475 and 401–444 msg/s with one, against 1,190 / 401 with four). Statements
+ * that wait on disk reads gain from a few at once (claims, message-statements.ts).
+ * Redis needs none of this: ioredis auto-pipelining already sends a tick's commands in
+ * one write (grouping the event PUBLISHes this way measured no better: 321/407 against
+ * 323/411 msg/s).
  *
  * `run` gets the items of every waiting caller, in order, and returns one result per
  * item. If a grouped run fails, each caller's items run again alone, so an error reaches
@@ -15,26 +17,30 @@
  */
 export class Grouped<I, O> {
   private queue: Array<{ items: I[]; resolve: (out: O[]) => void; reject: (err: unknown) => void }> = [];
-  private running = false;
+  private inFlight = 0;
 
-  constructor(private readonly run: (items: I[]) => Promise<O[]>) {}
+  /** @param maxInFlight groups of this kind that may run at once (see the class comment) */
+  constructor(
+    private readonly run: (items: I[]) => Promise<O[]>,
+    private readonly maxInFlight = 1,
+  ) {}
 
   submit(items: I[]): Promise<O[]> {
     if (!items.length) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
       // the first caller waits one turn of the event loop for the others of this turn
-      if (!this.running && this.queue.length === 1) setImmediate(() => this.next());
+      if (this.inFlight < this.maxInFlight && this.queue.length === 1) setImmediate(() => this.next());
     });
   }
 
   private next(): void {
-    if (!this.queue.length || this.running) return;
+    if (!this.queue.length || this.inFlight >= this.maxInFlight) return;
     const callers = this.queue;
     this.queue = [];
-    this.running = true;
+    this.inFlight++;
     void this.runGroup(callers).finally(() => {
-      this.running = false;
+      this.inFlight--;
       this.next();
     });
   }
