@@ -5,6 +5,7 @@ import { integrityRecord } from "./integrity.js";
 import { servedFromMariaDb } from "./event-log.js";
 import type { Deps } from "./deps.js";
 import { insertRows } from "./message-rows.js";
+import type { Sql } from "../db/sql.js";
 import { orderScore, type Ordering } from "./ordering.js";
 import { enqueueMessages } from "./pending.js";
 
@@ -94,11 +95,7 @@ export class Reconciler {
               pending: await db.message.count({ where: { queueId: q.id, state: "PENDING" } }),
               claimed: await db.message.count({ where: { queueId: q.id, state: "CLAIMED" } }),
             }),
-            rows: () =>
-              db.message.findMany({
-                where: { queueId: q.id, state: { in: OPEN } },
-                select: { id: true, state: true, claimToken: true, claimExpiresAt: true, visibleAt: true, priorityTier: true, priorityScore: true, deadline: true, createdAt: true },
-              }),
+            rows: () => openRows(this.deps.sql, q.id),
             current: (ids) => db.message.findMany({ where: { id: { in: ids } }, select: { id: true, state: true, claimToken: true } }),
           },
         ];
@@ -192,4 +189,29 @@ export class Reconciler {
     await insertRows(this.deps.sql, messages);
     await enqueueMessages(this.deps, messages);
   }
+}
+
+/** Rows read per statement when a queue's open rows are listed. */
+const PAGE = 10_000;
+
+/**
+ * A queue's open rows, a page at a time along (queueId, state, id), on the mariadb
+ * driver: a deep queue's full pass read a million rows through Prisma at once, which held
+ * the server at 100% CPU for seconds (benchmark scenario 5, docs/performance.md).
+ */
+async function openRows(sql: Sql, queueId: string): Promise<Row[]> {
+  const out: Row[] = [];
+  for (const state of OPEN) {
+    for (let after = ""; ; ) {
+      const page = await sql.rows<Row>(
+        `SELECT id, state, claimToken, claimExpiresAt, visibleAt, priorityTier, priorityScore, deadline, createdAt
+           FROM messages WHERE queueId = ? AND state = ? AND id > ? ORDER BY id LIMIT ${PAGE}`,
+        [queueId, state, after],
+      );
+      out.push(...page);
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]!.id;
+    }
+  }
+  return out;
 }
