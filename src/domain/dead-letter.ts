@@ -1,5 +1,5 @@
-import { sqlOf } from "../db/sql.js";
 import type { Db } from "../db/client.js";
+import { sqlOf } from "../db/sql.js";
 import type { Message } from "../generated/prisma/client.js";
 import { uuidv7 } from "../ids.js";
 import type { Deps } from "./deps.js";

@@ -1,5 +1,5 @@
-import { sqlOf } from "../db/sql.js";
 import type { Db } from "../db/client.js";
+import { sqlOf } from "../db/sql.js";
 import type { Delivery, Message } from "../generated/prisma/client.js";
 import { newToken } from "../ids.js";
 import { InvalidStateError, MessageNotFoundError, NotClaimOwnerError } from "../errors.js";

@@ -1,4 +1,3 @@
-import { sqlOf } from "../db/sql.js";
 import type { ErasureJob, Message } from "../generated/prisma/client.js";
 import type { Deps } from "./deps.js";
 import { EVENTS_QUEUE } from "./event-log.js";
@@ -7,6 +6,7 @@ import { matchOf, type LabelValue, type Selector } from "./gdpr.js";
 import { INTEGRITY_QUEUE } from "./integrity.js";
 import { insertRows } from "./message-rows.js";
 import { enqueueMessages } from "./pending.js";
+import { sqlOf } from "../db/sql.js";
 
 /*
  * GDPR erasure jobs at work (the gdpr_eraser agent runs them; src/domain/gdpr.ts starts

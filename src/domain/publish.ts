@@ -1,6 +1,6 @@
-import { sqlOf } from "../db/sql.js";
 import { z } from "zod";
 import type { Db } from "../db/client.js";
+import { sqlOf } from "../db/sql.js";
 import type { Delivery, Message } from "../generated/prisma/client.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { IdempotencyConflictError, QueuePausedError, ScopePausedError, ValidationError, type ErrorDetail } from "../errors.js";
