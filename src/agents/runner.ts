@@ -4,8 +4,13 @@ import type { Clock } from "../domain/deps.js";
 import type { QueueScripts } from "../redis/scripts.js";
 import type { Agent } from "./agent.js";
 
-/** Longer than any sweep; a process that dies mid-sweep frees its lease after this. */
-const LEASE_MS = 30_000;
+/**
+ * How long a lease lasts unless renewed. A sweep renews it every third of this while it
+ * runs, so a sweep may take as long as it needs, and a process killed mid-sweep frees
+ * its agents within this time. (A fixed 30 s lease kept a killed process's reconciler
+ * from running in its successor for up to 30 s.)
+ */
+const LEASE_MS = 6_000;
 
 export type SweepRecord = { agent: string; holder: string; startedAt: number; endedAt: number; acted: number };
 
@@ -17,8 +22,9 @@ export type SweepRecord = { agent: string; holder: string; startedAt: number; en
  */
 export function startAgents(
   agents: Agent[],
-  deps: { scripts: QueueScripts; clock: Clock; log: Logger; onSweep?: (r: SweepRecord) => void },
+  deps: { scripts: QueueScripts; clock: Clock; log: Logger; onSweep?: (r: SweepRecord) => void; leaseMs?: number },
 ): { holder: string; stop(): Promise<void> } {
+  const leaseMs = deps.leaseMs ?? LEASE_MS;
   const holder = randomUUID();
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
@@ -28,14 +34,21 @@ export function startAgents(
     // Without Redis there is no lease to coordinate by; the reconciler catches up after.
     if (!deps.scripts.available()) return;
     const lease = deps.scripts.keys.agentLease(agent.name);
-    if (!(await deps.scripts.takeLease(lease, holder, LEASE_MS))) return;
+    if (!(await deps.scripts.takeLease(lease, holder, leaseMs))) return;
     const startedAt = Date.now();
+    const renewal = setInterval(() => {
+      deps.scripts
+        .renewLease(lease, holder, leaseMs)
+        .then((held) => held || deps.log.warn({ agent: agent.name }, "agent lease lapsed during a sweep"))
+        .catch((err) => deps.log.warn({ err, agent: agent.name }, "agent lease renewal failed"));
+    }, leaseMs / 3);
     try {
       const acted = await agent.runOnce({ now: deps.clock() });
       const record = { agent: agent.name, holder, startedAt, endedAt: Date.now(), acted };
       deps.onSweep?.(record);
       if (acted) deps.log.info(record, "agent sweep");
     } finally {
+      clearInterval(renewal);
       await deps.scripts.releaseLease(lease, holder);
     }
   };

@@ -47,6 +47,7 @@ declare module "ioredis" {
     promote(pending: string, delayed: string, scores: string, now: number, limit: number): Result<number, Context>;
     age(pending: string, now: number, stepMs: number, limit: number, offset: number): Result<[number, number], Context>;
     releaseLease(lease: string, holder: string): Result<number, Context>;
+    renewLease(lease: string, holder: string, ms: number): Result<number, Context>;
     rateLimit(keyBucket: string, tenantBucket: string, ...args: number[]): Result<number, Context>;
     repair(
       pending: string,
@@ -211,6 +212,11 @@ export class QueueScripts {
 
   async releaseLease(lease: string, holder: string): Promise<void> {
     await this.redis.releaseLease(lease, holder);
+  }
+
+  /** False when the lease lapsed and another process may hold it now. */
+  async renewLease(lease: string, holder: string, ms: number): Promise<boolean> {
+    return (await this.redis.renewLease(lease, holder, ms)) === 1;
   }
 
   async repair(q: QueueKeys, now: number, ops: RepairOp[]): Promise<number> {
