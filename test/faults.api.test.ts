@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./support/server.js";
 import { startPrivateRedis, type PrivateRedis } from "./support/redis-server.js";
 import { CLAIM, COMPLETE_BATCH, DEPTH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
-import { REPAIR_GRACE_MS } from "../src/domain/reconcile.js";
+import { CHECK_BUDGET, REPAIR_GRACE_MS } from "../src/domain/reconcile.js";
+import { createKeys } from "../src/redis/keys.js";
+import { Redis } from "ioredis";
 
 let redis: PrivateRedis;
 let s: TestServer;
@@ -138,5 +140,72 @@ describe("Redis loses its state", () => {
         ["b", 50, 0],
       ]),
     );
+  });
+});
+
+describe("a crash left Redis and MariaDB apart, while Redis kept its state", () => {
+  it("finds each kind of difference in its periodic round and repairs it once it has lasted the grace time", async () => {
+    const queueId = await createQueue(s, scopeId, { visibilityTimeoutS: 600 });
+    const ids = await publish(queueId, 30);
+    const claimed = await claim(queueId, 10);
+    await complete(claimed.slice(0, 5));
+    expect(await depth(queueId)).toEqual({ pending: 20, claimed: 5, delayed: 0 });
+
+    const keys = createKeys(s.config.redis.keyPrefix).queue(scopeId, queueId);
+    const r = new Redis(redis.url);
+    const pendingId = ids.find((id) => !claimed.some((c) => c.id === id))!;
+    const [completed, held] = [claimed[0]!, claimed[5]!];
+    try {
+      await r.zrem(keys.pending, pendingId); // a publish whose Redis step was lost
+      await r.hset(keys.locks, completed.id, completed.claimToken); // a complete whose Redis step was lost
+      await r.zadd(keys.claims, Date.now() + 600_000, completed.id);
+      await r.hdel(keys.locks, held.id); // a claim lost from Redis
+      await r.zrem(keys.claims, held.id);
+      await r.zadd(keys.pending, 1, "f0000000-0000-7000-8000-000000000000", 2, "not-a-message"); // ids without a row
+    } finally {
+      r.disconnect();
+    }
+    expect(await depth(queueId)).toEqual({ pending: 21, claimed: 5, delayed: 0 });
+
+    const t = Date.now() + 3_600_000; // a periodic round is due
+    expect(await s.sweep("reconciler", t)).toBe(0);
+    expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS - 1)).toBe(0);
+    expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS)).toBe(5);
+    expect(await depth(queueId)).toEqual({ pending: 20, claimed: 5, delayed: 0 });
+    expect(await s.sweep("reconciler", t + 2 * REPAIR_GRACE_MS)).toBe(0);
+    expect((await integrityReports()).filter((b) => b.queueId === queueId)).toEqual([
+      expect.objectContaining({ kind: "redis_repair", requeued: 1, relocked: 1, removed: 3 }),
+    ]);
+
+    // the repaired queue works: the held claim completes with its token, the rest drain
+    await complete([held]);
+    const rest = await claim(queueId, 100);
+    expect(rest.map((c) => c.id)).toContain(pendingId);
+    expect(rest).toHaveLength(20);
+    await complete([...claimed.slice(6), ...rest]);
+    expect(await states(queueId)).toEqual({ COMPLETED: 30 });
+    expect(await depth(queueId)).toEqual({ pending: 0, claimed: 0, delayed: 0 });
+  });
+
+  it("checks a bounded number of ids per sweep, so a round over a deep queue is spread over sweeps", async () => {
+    const queueId = await createQueue(s, scopeId);
+    const keys = createKeys(s.config.redis.keyPrefix).queue(scopeId, queueId);
+    const N = 2.5 * CHECK_BUDGET;
+    const stray = Array.from({ length: N }, (_, i) => `f0000000-0000-7000-8000-${String(i).padStart(12, "0")}`);
+    const r = new Redis(redis.url);
+    try {
+      for (let i = 0; i < N; i += 1000) await r.zadd(keys.pending, ...stray.slice(i, i + 1000).flatMap((id, j) => [i + j, id]));
+    } finally {
+      r.disconnect();
+    }
+
+    const t = Date.now() + 7_200_000; // a periodic round is due
+    for (let i = 0; i < 3; i++) expect(await s.sweep("reconciler", t + i)).toBe(0);
+    // each sweep's finds wait out their own grace time
+    const removed = [];
+    for (let i = 0; i < 3; i++) removed.push(await s.sweep("reconciler", t + REPAIR_GRACE_MS + i));
+    expect(removed.reduce((a, b) => a + b)).toBe(N);
+    for (const n of removed) expect(n).toBeLessThanOrEqual(1.5 * CHECK_BUDGET);
+    expect(await depth(queueId)).toEqual({ pending: 0, claimed: 0, delayed: 0 });
   });
 });

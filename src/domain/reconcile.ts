@@ -1,13 +1,13 @@
 import type { Message, MessageState } from "../generated/prisma/client.js";
 import type { QueueKeys } from "../redis/keys.js";
-import type { RepairOp } from "../redis/scripts.js";
+import type { InRedis, RepairOp, ScannedStructure } from "../redis/scripts.js";
 import { integrityRecord } from "./integrity.js";
 import { servedFromMariaDb } from "./event-log.js";
 import type { Deps } from "./deps.js";
 import { insertRows } from "./message-rows.js";
-import type { Sql } from "../db/sql.js";
 import { orderScore, type Ordering } from "./ordering.js";
 import { enqueueMessages } from "./pending.js";
+import { isUuid } from "../ids.js";
 
 /**
  * How long Redis and MariaDB may disagree about a message before it is repaired. Every
@@ -16,6 +16,18 @@ import { enqueueMessages } from "./pending.js";
  * Redis), not an operation in flight.
  */
 export const REPAIR_GRACE_MS = 5000;
+
+/**
+ * Ids a periodic check compares per sweep, over all queues. It keeps the check's cost
+ * per second the same at any depth: a check that read every open row at once took
+ * seconds of CPU at 1,000,000 pending and cut the claim rate up to fourfold while it ran
+ * (benchmark scenario 5, docs/performance.md). At this budget a queue is gone through
+ * in (open rows + Redis entries) / 10,000 sweeps.
+ */
+export const CHECK_BUDGET = 10_000;
+
+/** Ids read per statement or per SCAN step. */
+const PAGE = 5_000;
 
 export type QueueRepair = {
   queueId: string;
@@ -28,58 +40,171 @@ export type QueueRepair = {
 };
 
 type Row = Pick<Message, "id" | "state" | "claimToken" | "claimExpiresAt" | "visibleAt" | "priorityTier" | "priorityScore" | "deadline" | "createdAt">;
-type Current = { id: string; state: MessageState; claimToken: string | null };
 
 /**
  * One set of Redis structures and the rows it must mirror: a COMPETING queue and its
  * messages, or a consumer group of a BROADCAST queue and its deliveries.
  */
 type Target = {
+  key: string;
   queueId: string;
   group: { id: string; name: string } | null;
   scopeId: string;
   tenantId: string;
   ordering: Ordering;
   keys: QueueKeys;
-  counts(): Promise<{ pending: number; claimed: number }>;
-  rows(): Promise<Row[]>;
-  current(ids: string[]): Promise<Current[]>;
+  /** Open rows in `state` with ids after `after`, by id. */
+  page(state: MessageState, after: string, limit: number): Promise<Row[]>;
+  /** The rows of these ids, in any state; an id without a row is left out. */
+  rowsById(ids: string[]): Promise<Row[]>;
 };
 
-const OPEN: MessageState[] = ["PENDING", "CLAIMED"];
+/** Where a check of all targets has got to: a target, and a step of it. */
+type Cursor = { targets: Target[]; target: number; step: number; after: string };
+
+/** Walked for each target: its open rows from MariaDB, then every id held in Redis. */
+const STEPS: ({ rows: MessageState } | { scan: ScannedStructure })[] = [
+  { rows: "PENDING" },
+  { rows: "CLAIMED" },
+  { scan: "pending" },
+  { scan: "delayed" },
+  { scan: "claims" },
+  { scan: "locks" },
+];
+
+type Suspect = { target: Target; id: string; difference: string; since: number };
 
 /**
  * Makes Redis agree with MariaDB, the record: pending rows in the pending (or delayed)
- * set, claimed rows locked with their token and expiry, nothing else. A target whose
- * counts agree is taken as sound; one whose counts differ is compared id by id, and a
- * difference is repaired once it has lasted REPAIR_GRACE_MS. Repairs are written to the
- * scope's _integrity queue.
+ * set, claimed rows locked with their token and expiry, nothing else. Targets are gone
+ * through id by id, all at once after Redis lost its state, otherwise CHECK_BUDGET ids a
+ * sweep, a new round starting at most every `everyMs`. A difference found is re-read
+ * by id each sweep and repaired once it has lasted REPAIR_GRACE_MS, so a difference
+ * costs its ids, not a pass over its queue. Repairs are written to the scope's
+ * _integrity queue.
  */
 export class Reconciler {
-  /** difference key → when it was first seen */
-  private readonly seen = new Map<string, number>();
+  /** `${target}/${id}` → the difference first seen there, and when */
+  private readonly suspects = new Map<string, Suspect>();
+  private cursor: Cursor | null = null;
+  private lastRoundAt = -Infinity;
 
-  constructor(private readonly deps: Deps) {}
+  constructor(
+    private readonly deps: Deps,
+    private readonly everyMs: number,
+  ) {}
 
-  /** Differences seen that are still waiting out their grace time. */
-  hasSuspects(): boolean {
-    return this.seen.size > 0;
-  }
-
-  async run(now: number): Promise<QueueRepair[]> {
-    const stillSeen = new Set<string>();
-    const repairs: QueueRepair[] = [];
-    for (const t of await this.targets()) {
-      const r = await this.reconcile(t, now, stillSeen);
-      if (r) repairs.push(r);
+  /**
+   * One sweep: re-reads the suspects, then checks CHECK_BUDGET more ids, or every id
+   * when `all` (Redis lost its state, or may have lost its last writes).
+   */
+  async run(now: number, all = false): Promise<QueueRepair[]> {
+    const repairs = await this.recheck(now);
+    if (all) this.cursor = null;
+    if (!this.cursor && (all || now - this.lastRoundAt >= this.everyMs)) {
+      this.cursor = { targets: await this.targets(), target: 0, step: 0, after: "" };
+      this.lastRoundAt = now;
     }
-    for (const k of this.seen.keys()) if (!stillSeen.has(k)) this.seen.delete(k);
+    if (this.cursor) await this.check(this.cursor, all ? Infinity : CHECK_BUDGET, now);
     if (repairs.length) await this.record(repairs, now);
     return repairs;
   }
 
+  /** Advances the round by about `budget` ids, noting each difference as a suspect. */
+  private async check(c: Cursor, budget: number, now: number): Promise<void> {
+    while (budget > 0 && c.target < c.targets.length) {
+      const t = c.targets[c.target]!;
+      const step = STEPS[c.step]!;
+      let ids: string[];
+      let rows: Row[] | null = null;
+      let next: string;
+      if ("rows" in step) {
+        rows = await t.page(step.rows, c.after, PAGE);
+        ids = rows.map((r) => r.id);
+        next = rows.length < PAGE ? "" : ids[ids.length - 1]!;
+      } else {
+        const got = await this.deps.scripts.scan(t.keys, step.scan, c.after || "0", PAGE);
+        ids = got.ids;
+        next = got.cursor === "0" ? "" : got.cursor;
+      }
+      budget -= Math.max(ids.length, 1);
+      for (const s of await this.differences(t, ids, rows)) {
+        const key = `${t.key}/${s.id}`;
+        if (this.suspects.get(key)?.difference !== s.difference) this.suspects.set(key, { ...s, since: now });
+      }
+      c.after = next;
+      if (next) continue;
+      if (++c.step === STEPS.length) [c.target, c.step] = [c.target + 1, 0];
+    }
+    if (c.target === c.targets.length) this.cursor = null;
+  }
+
+  /**
+   * Reads every suspect again, rows and Redis alike: a difference that is gone is
+   * forgotten, one that has lasted the grace time is repaired (with what was just read).
+   */
+  private async recheck(now: number): Promise<QueueRepair[]> {
+    const byTarget = new Map<Target, string[]>();
+    for (const s of this.suspects.values()) {
+      const ids = byTarget.get(s.target);
+      if (ids) ids.push(s.id);
+      else byTarget.set(s.target, [s.id]);
+    }
+    const repairs: QueueRepair[] = [];
+    for (const [t, all] of byTarget) {
+      const ops: RepairOp[] = [];
+      for (let i = 0; i < all.length; i += PAGE) {
+        const ids = all.slice(i, i + PAGE);
+        const found = new Map((await this.differences(t, ids, null)).map((d) => [d.id, d]));
+        for (const id of ids) {
+          const key = `${t.key}/${id}`;
+          const was = this.suspects.get(key)!;
+          const d = found.get(id);
+          if (!d) this.suspects.delete(key);
+          else if (d.difference !== was.difference) this.suspects.set(key, { ...d, since: now });
+          else if (now - was.since >= REPAIR_GRACE_MS) {
+            ops.push(d.repair);
+            this.suspects.delete(key);
+          }
+        }
+      }
+      if (!ops.length) continue;
+      await this.deps.scripts.repair(t.keys, now, ops);
+      const n = (op: RepairOp["op"]) => ops.filter((o) => o.op === op).length;
+      repairs.push({
+        queueId: t.queueId,
+        consumerGroup: t.group?.name ?? null,
+        scopeId: t.scopeId,
+        tenantId: t.tenantId,
+        requeued: n("requeue"),
+        relocked: n("relock"),
+        removed: n("remove"),
+      });
+    }
+    return repairs;
+  }
+
+  /** The ids whose Redis state does not match their row (read now unless given), each with its repair. */
+  private async differences(t: Target, ids: string[], given: Row[] | null): Promise<(Omit<Suspect, "since"> & { repair: RepairOp })[]> {
+    if (!ids.length) return [];
+    const [rows, inRedis] = await Promise.all([given ?? t.rowsById(ids), this.deps.scripts.lookup(t.keys, ids)]);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.flatMap((id, i) => {
+      const row = byId.get(id);
+      const d = difference(row, inRedis[i]!);
+      if (!d) return [];
+      const repair: RepairOp =
+        row?.state === "PENDING"
+          ? { op: "requeue", id, score: orderScore(t.ordering, row), visibleAt: row.visibleAt?.getTime() ?? 0 }
+          : row?.state === "CLAIMED"
+            ? { op: "relock", id, token: row.claimToken!, expiresAt: row.claimExpiresAt?.getTime() ?? 0 }
+            : { op: "remove", id };
+      return [{ target: t, id, difference: d, repair }];
+    });
+  }
+
   private async targets(): Promise<Target[]> {
-    const db = this.deps.db;
+    const { db, sql } = this.deps;
     const queues = await db.queue.findMany({
       select: { id: true, scopeId: true, tenantId: true, ordering: true, consumerMode: true, system: true, slug: true, consumerGroups: { select: { id: true, name: true } } },
     });
@@ -89,93 +214,32 @@ export class Reconciler {
         return [
           {
             ...base,
+            key: q.id,
             group: null,
             keys: this.deps.scripts.keys.queue(q.scopeId, q.id),
-            counts: async () => ({
-              pending: await db.message.count({ where: { queueId: q.id, state: "PENDING" } }),
-              claimed: await db.message.count({ where: { queueId: q.id, state: "CLAIMED" } }),
-            }),
-            rows: () => openRows(this.deps.sql, q.id),
-            current: (ids) => db.message.findMany({ where: { id: { in: ids } }, select: { id: true, state: true, claimToken: true } }),
+            page: (state, after, limit) =>
+              sql.rows<Row>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE queueId = ? AND state = ? AND id > ? ORDER BY id LIMIT ${limit}`, [q.id, state, after]),
+            rowsById: (ids) => byIds(ids, (list, valid) => sql.rows<Row>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id IN (${list}) AND queueId = ?`, [...valid, q.id])),
           },
         ];
       }
       return q.consumerGroups.map((g) => ({
         ...base,
+        key: `${q.id}/${g.id}`,
         group: g,
         keys: this.deps.scripts.keys.queue(q.scopeId, q.id, g.id),
-        counts: async () => ({
-          pending: await db.delivery.count({ where: { groupId: g.id, state: "PENDING" } }),
-          claimed: await db.delivery.count({ where: { groupId: g.id, state: "CLAIMED" } }),
-        }),
-        rows: async () => {
-          const ds = await db.delivery.findMany({ where: { groupId: g.id, state: { in: OPEN } } });
-          const ms = new Map(
-            (
-              await db.message.findMany({
-                where: { id: { in: ds.map((d) => d.messageId) } },
-                select: { id: true, priorityTier: true, priorityScore: true, deadline: true, createdAt: true },
-              })
-            ).map((m) => [m.id, m]),
-          );
-          return ds.flatMap((d) => {
-            const m = ms.get(d.messageId);
-            return m ? [{ ...m, state: d.state, claimToken: d.claimToken, claimExpiresAt: d.claimExpiresAt, visibleAt: d.visibleAt }] : [];
-          });
-        },
-        current: async (ids) =>
-          (await db.delivery.findMany({ where: { groupId: g.id, messageId: { in: ids } } })).map((d) => ({ id: d.messageId, state: d.state, claimToken: d.claimToken })),
+        page: (state, after, limit) =>
+          sql.rows<Row>(
+            `SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.messageId
+              WHERE d.groupId = ? AND d.state = ? AND d.messageId > ? ORDER BY d.messageId LIMIT ${limit}`,
+            [g.id, state, after],
+          ),
+        rowsById: (ids) =>
+          byIds(ids, (list, valid) =>
+            sql.rows<Row>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.messageId WHERE d.messageId IN (${list}) AND d.groupId = ?`, [...valid, g.id]),
+          ),
       }));
     });
-  }
-
-  private async reconcile(t: Target, now: number, stillSeen: Set<string>): Promise<QueueRepair | null> {
-    const [counts, depth] = await Promise.all([t.counts(), this.deps.scripts.depth(t.keys)]);
-    if (counts.pending === depth.ready + depth.delayed && counts.claimed === depth.claimed) return null;
-
-    const [rows, redis] = await Promise.all([t.rows(), this.deps.scripts.snapshot(t.keys)]);
-    const known = new Set(rows.map((r) => r.id));
-    const ops: RepairOp[] = [];
-    const due = (diff: string) => {
-      const key = `${t.queueId}/${t.group?.id ?? ""}/${diff}`;
-      stillSeen.add(key);
-      const first = this.seen.get(key) ?? now;
-      this.seen.set(key, first);
-      return now - first >= REPAIR_GRACE_MS;
-    };
-    for (const r of rows) {
-      const queued = redis.ready.has(r.id) || redis.delayed.has(r.id);
-      const lock = redis.locks.get(r.id);
-      if (r.state === "PENDING" && (!queued || lock !== undefined) && due(`${r.id}/pending`)) {
-        ops.push({ op: "requeue", id: r.id, score: orderScore(t.ordering, r), visibleAt: r.visibleAt?.getTime() ?? 0 });
-      }
-      if (r.state === "CLAIMED" && (lock !== r.claimToken || queued) && due(`${r.id}/claimed/${r.claimToken}`)) {
-        ops.push({ op: "relock", id: r.id, token: r.claimToken!, expiresAt: r.claimExpiresAt?.getTime() ?? now });
-      }
-    }
-    for (const id of new Set([...redis.ready, ...redis.delayed, ...redis.locks.keys()])) {
-      if (!known.has(id) && due(`${id}/gone`)) ops.push({ op: "remove", id });
-    }
-    if (!ops.length) return null;
-    // Re-read just those rows: one may have moved on since the listing above.
-    const current = new Map((await t.current(ops.map((o) => o.id))).map((r) => [r.id, r]));
-    const confirmed = ops.filter((o) => {
-      const c = current.get(o.id);
-      if (o.op === "requeue") return c?.state === "PENDING";
-      if (o.op === "relock") return c?.state === "CLAIMED" && c.claimToken === o.token;
-      return !c || !OPEN.includes(c.state);
-    });
-    await this.deps.scripts.repair(t.keys, now, confirmed);
-    const n = (op: RepairOp["op"]) => confirmed.filter((o) => o.op === op).length;
-    return {
-      queueId: t.queueId,
-      consumerGroup: t.group?.name ?? null,
-      scopeId: t.scopeId,
-      tenantId: t.tenantId,
-      requeued: n("requeue"),
-      relocked: n("relock"),
-      removed: n("remove"),
-    };
   }
 
   /** One _integrity message per repaired queue or group, so people can see what was put right. */
@@ -191,27 +255,29 @@ export class Reconciler {
   }
 }
 
-/** Rows read per statement when a queue's open rows are listed. */
-const PAGE = 10_000;
+const MESSAGE_COLUMNS = "id, state, claimToken, claimExpiresAt, visibleAt, priorityTier, priorityScore, deadline, createdAt";
+const DELIVERY_COLUMNS =
+  "d.messageId AS id, d.state, d.claimToken, d.claimExpiresAt, d.visibleAt, m.priorityTier, m.priorityScore, m.deadline, m.createdAt";
 
 /**
- * A queue's open rows, a page at a time along (queueId, state, id), on the mariadb
- * driver: a deep queue's full pass read a million rows through Prisma at once, which held
- * the server at 100% CPU for seconds (benchmark scenario 5, docs/performance.md).
+ * Runs `read` with a placeholder list for the ids that can be message ids. Anything else
+ * in Redis has no row (and MariaDB refuses to compare non-ASCII text with the ascii id
+ * columns), so it is left out and found "gone".
  */
-async function openRows(sql: Sql, queueId: string): Promise<Row[]> {
-  const out: Row[] = [];
-  for (const state of OPEN) {
-    for (let after = ""; ; ) {
-      const page = await sql.rows<Row>(
-        `SELECT id, state, claimToken, claimExpiresAt, visibleAt, priorityTier, priorityScore, deadline, createdAt
-           FROM messages WHERE queueId = ? AND state = ? AND id > ? ORDER BY id LIMIT ${PAGE}`,
-        [queueId, state, after],
-      );
-      out.push(...page);
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]!.id;
-    }
-  }
-  return out;
+function byIds(ids: string[], read: (placeholders: string, ids: string[]) => Promise<Row[]>): Promise<Row[]> {
+  const valid = ids.filter(isUuid);
+  return valid.length ? read(valid.map(() => "?").join(", "), valid) : Promise.resolve([]);
+}
+
+/**
+ * How Redis differs from what the row asks of it, or null: a PENDING row is queued and
+ * not claimed, a CLAIMED row is claimed under its token and not queued, and an id
+ * without an open row is nowhere. The claimed row's token is part of its difference, so
+ * a claim that moved on between two reads is not taken for the same difference.
+ */
+function difference(row: Row | undefined, r: InRedis): string | null {
+  const claimed = r.claimed || r.lock !== null;
+  if (row?.state === "PENDING") return !r.queued || claimed ? "pending" : null;
+  if (row?.state === "CLAIMED") return r.lock !== row.claimToken || !r.claimed || r.queued ? `claimed/${row.claimToken}` : null;
+  return r.queued || claimed ? "gone" : null;
 }

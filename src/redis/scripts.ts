@@ -5,6 +5,7 @@ import type { Keys, QueueKeys } from "./keys.js";
 import { settleOutcome, type SettleOutcome } from "./script-codes.js";
 
 const SCRIPTS_DIR = new URL("./scripts/", import.meta.url).pathname;
+const REPAIRS_PER_CALL = 1_000;
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
@@ -65,8 +66,9 @@ export type RepairOp =
   | { op: "requeue"; id: string; score: number; visibleAt: number }
   | { op: "relock"; id: string; token: string; expiresAt: number }
   | { op: "remove"; id: string };
-/** What one queue holds in Redis, id by id (the reconciler compares it with MariaDB). */
-export type QueueSnapshot = { ready: Set<string>; delayed: Set<string>; locks: Map<string, string> };
+/** Where one id stands in a queue's Redis structures (the reconciler compares it with MariaDB). */
+export type InRedis = { queued: boolean; claimed: boolean; lock: string | null };
+export type ScannedStructure = "pending" | "delayed" | "claims" | "locks";
 export type Depth = { ready: number; delayed: number; claimed: number };
 
 /**
@@ -219,22 +221,58 @@ export class QueueScripts {
     return (await this.redis.renewLease(lease, holder, ms)) === 1;
   }
 
+  /**
+   * Applies repairs REPAIRS_PER_CALL at a time: after a FLUSHALL there may be a million,
+   * and one call's arguments are spread onto the stack (10,000 overflowed it).
+   */
   async repair(q: QueueKeys, now: number, ops: RepairOp[]): Promise<number> {
-    if (!ops.length) return 0;
-    const args = ops.flatMap((o) =>
-      o.op === "requeue" ? [o.op, o.id, o.score, o.visibleAt] : o.op === "relock" ? [o.op, o.id, o.token, o.expiresAt] : [o.op, o.id, "", ""],
-    );
-    return this.redis.repair(q.pending, q.delayed, q.scores, q.claims, q.locks, now, ...args);
+    let n = 0;
+    for (let i = 0; i < ops.length; i += REPAIRS_PER_CALL) {
+      const args = ops
+        .slice(i, i + REPAIRS_PER_CALL)
+        .flatMap((o) =>
+          o.op === "requeue" ? [o.op, o.id, o.score, o.visibleAt] : o.op === "relock" ? [o.op, o.id, o.token, o.expiresAt] : [o.op, o.id, "", ""],
+        );
+      n += await this.redis.repair(q.pending, q.delayed, q.scores, q.claims, q.locks, now, ...args);
+    }
+    return n;
   }
 
-  /** Every id the queue holds in Redis. Read-only and not atomic: the reconciler re-checks before acting. */
-  async snapshot(q: QueueKeys): Promise<QueueSnapshot> {
-    const [ready, delayed, locks] = await Promise.all([
-      this.redis.zrange(q.pending, 0, -1),
-      this.redis.zrange(q.delayed, 0, -1),
-      this.redis.hgetall(q.locks),
-    ]);
-    return { ready: new Set(ready), delayed: new Set(delayed), locks: new Map(Object.entries(locks)) };
+  /**
+   * Where each id stands in the queue's Redis structures, read in one pipeline (the keys
+   * share a slot). Read-only and not atomic: the reconciler re-reads before it repairs.
+   */
+  async lookup(q: QueueKeys, ids: string[]): Promise<InRedis[]> {
+    if (!ids.length) return [];
+    const res = await this.redis
+      .pipeline()
+      .zmscore(q.pending, ...ids)
+      .zmscore(q.delayed, ...ids)
+      .zmscore(q.claims, ...ids)
+      .hmget(q.locks, ...ids)
+      .exec();
+    const [ready, delayed, claims, locks] = res!.map(([err, v]) => {
+      if (err) throw err;
+      return v as (string | null)[];
+    });
+    return ids.map((_, i) => ({
+      queued: ready![i] !== null || delayed![i] !== null,
+      claimed: claims![i] !== null,
+      lock: locks![i] ?? null,
+    }));
+  }
+
+  /**
+   * One step of a SCAN over one of the queue's structures (ZSCAN / HSCAN): about `count`
+   * ids and the cursor to go on from, "0" when the scan is through. Every id present for
+   * the whole scan is returned at least once.
+   */
+  async scan(q: QueueKeys, structure: ScannedStructure, cursor: string, count: number): Promise<{ cursor: string; ids: string[] }> {
+    const key = q[structure];
+    const [next, flat] = structure === "locks" ? await this.redis.hscan(key, cursor, "COUNT", count) : await this.redis.zscan(key, cursor, "COUNT", count);
+    const ids: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) ids.push(flat[i]!);
+    return { cursor: next, ids };
   }
 
   async depth(q: QueueKeys): Promise<Depth> {
