@@ -4,7 +4,8 @@ import type { InRedis, RepairOp, ScannedStructure } from "../redis/scripts.js";
 import { integrityRecord } from "./integrity.js";
 import { servedFromMariaDb } from "./event-log.js";
 import type { Deps } from "./deps.js";
-import { insertRows } from "./message-rows.js";
+import { insertRows, MESSAGE_BY_ID } from "./message-rows.js";
+import { statementChunks } from "../db/sql.js";
 import { orderScore, type Ordering } from "./ordering.js";
 import { enqueueMessages } from "./pending.js";
 import { isUuid } from "../ids.js";
@@ -40,6 +41,8 @@ export type QueueRepair = {
 };
 
 type Row = Pick<Message, "id" | "state" | "claimToken" | "claimExpiresAt" | "visibleAt" | "priorityTier" | "priorityScore" | "deadline" | "createdAt">;
+/** What a check compares with Redis: an open row's id, state and (when CLAIMED) token. */
+type Open = Pick<Row, "id" | "state" | "claimToken">;
 
 /**
  * One set of Redis structures and the rows it must mirror: a COMPETING queue and its
@@ -53,9 +56,15 @@ type Target = {
   tenantId: string;
   ordering: Ordering;
   keys: QueueKeys;
-  /** Open rows in `state` with ids after `after`, by id. */
-  page(state: MessageState, after: string, limit: number): Promise<Row[]>;
-  /** The rows of these ids, in any state; an id without a row is left out. */
+  /**
+   * Open rows in `state` with ids after `after`, by id. PENDING ones come from the
+   * (queue, state, id) index alone: a round must not pull a deep queue's whole rows
+   * through the buffer pool, where they would push out what claims use.
+   */
+  page(state: MessageState, after: string, limit: number): Promise<Open[]>;
+  /** Which of these ids have an open row (from the same index). */
+  open(ids: string[]): Promise<Set<string>>;
+  /** The whole rows of these ids, in any state; an id without a row is left out. */
   rowsById(ids: string[]): Promise<Row[]>;
 };
 
@@ -116,21 +125,29 @@ export class Reconciler {
       const t = c.targets[c.target]!;
       const step = STEPS[c.step]!;
       let ids: string[];
-      let rows: Row[] | null = null;
       let next: string;
+      let found: { id: string; difference: string }[];
       if ("rows" in step) {
-        rows = await t.page(step.rows, c.after, PAGE);
+        const rows = await t.page(step.rows, c.after, PAGE);
         ids = rows.map((r) => r.id);
         next = rows.length < PAGE ? "" : ids[ids.length - 1]!;
+        const inRedis = await this.deps.scripts.lookup(t.keys, ids);
+        found = rows.flatMap((r, i) => {
+          const d = difference(r, inRedis[i]!);
+          return d ? [{ id: r.id, difference: d }] : [];
+        });
       } else {
+        // Open rows were compared in the steps above; here, ids Redis holds without one.
         const got = await this.deps.scripts.scan(t.keys, step.scan, c.after || "0", PAGE);
         ids = got.ids;
         next = got.cursor === "0" ? "" : got.cursor;
+        const open = await t.open(ids);
+        found = ids.filter((id) => !open.has(id)).map((id) => ({ id, difference: "gone" }));
       }
       budget -= Math.max(ids.length, 1);
-      for (const s of await this.differences(t, ids, rows)) {
-        const key = `${t.key}/${s.id}`;
-        if (this.suspects.get(key)?.difference !== s.difference) this.suspects.set(key, { ...s, since: now });
+      for (const f of found) {
+        const key = `${t.key}/${f.id}`;
+        if (this.suspects.get(key)?.difference !== f.difference) this.suspects.set(key, { target: t, ...f, since: now });
       }
       c.after = next;
       if (next) continue;
@@ -155,13 +172,13 @@ export class Reconciler {
       const ops: RepairOp[] = [];
       for (let i = 0; i < all.length; i += PAGE) {
         const ids = all.slice(i, i + PAGE);
-        const found = new Map((await this.differences(t, ids, null)).map((d) => [d.id, d]));
+        const found = new Map((await this.differences(t, ids)).map((d) => [d.id, d]));
         for (const id of ids) {
           const key = `${t.key}/${id}`;
           const was = this.suspects.get(key)!;
           const d = found.get(id);
           if (!d) this.suspects.delete(key);
-          else if (d.difference !== was.difference) this.suspects.set(key, { ...d, since: now });
+          else if (d.difference !== was.difference) this.suspects.set(key, { target: t, id, difference: d.difference, since: now });
           else if (now - was.since >= REPAIR_GRACE_MS) {
             ops.push(d.repair);
             this.suspects.delete(key);
@@ -184,10 +201,9 @@ export class Reconciler {
     return repairs;
   }
 
-  /** The ids whose Redis state does not match their row (read now unless given), each with its repair. */
-  private async differences(t: Target, ids: string[], given: Row[] | null): Promise<(Omit<Suspect, "since"> & { repair: RepairOp })[]> {
-    if (!ids.length) return [];
-    const [rows, inRedis] = await Promise.all([given ?? t.rowsById(ids), this.deps.scripts.lookup(t.keys, ids)]);
+  /** The ids whose Redis state does not match their row, both read now, each with its repair. */
+  private async differences(t: Target, ids: string[]): Promise<{ id: string; difference: string; repair: RepairOp }[]> {
+    const [rows, inRedis] = await Promise.all([t.rowsById(ids), this.deps.scripts.lookup(t.keys, ids)]);
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.flatMap((id, i) => {
       const row = byId.get(id);
@@ -199,7 +215,7 @@ export class Reconciler {
           : row?.state === "CLAIMED"
             ? { op: "relock", id, token: row.claimToken!, expiresAt: row.claimExpiresAt?.getTime() ?? 0 }
             : { op: "remove", id };
-      return [{ target: t, id, difference: d, repair }];
+      return [{ id, difference: d, repair }];
     });
   }
 
@@ -218,8 +234,13 @@ export class Reconciler {
             group: null,
             keys: this.deps.scripts.keys.queue(q.scopeId, q.id),
             page: (state, after, limit) =>
-              sql.rows<Row>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE queueId = ? AND state = ? AND id > ? ORDER BY id LIMIT ${limit}`, [q.id, state, after]),
-            rowsById: (ids) => byIds(ids, (list, valid) => sql.rows<Row>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id IN (${list}) AND queueId = ?`, [...valid, q.id])),
+              sql.rows<Open>(
+                `SELECT id, state, ${state === "CLAIMED" ? "claimToken" : "NULL AS claimToken"} FROM messages
+                  WHERE queueId = ? AND state = ? AND id > ? ORDER BY id LIMIT ${limit}`,
+                [q.id, state, after],
+              ),
+            open: (ids) => openOf(ids, (list, valid, state) => sql.rows(`SELECT id FROM messages WHERE queueId = ? AND state = ? AND id IN (${list})`, [q.id, state, ...valid])),
+            rowsById: (ids) => byIds(ids, (list, valid) => sql.rows<Row>(`SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_BY_ID} WHERE id IN (${list}) AND queueId = ?`, [...valid, q.id])),
           },
         ];
       }
@@ -229,10 +250,14 @@ export class Reconciler {
         group: g,
         keys: this.deps.scripts.keys.queue(q.scopeId, q.id, g.id),
         page: (state, after, limit) =>
-          sql.rows<Row>(
-            `SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.messageId
-              WHERE d.groupId = ? AND d.state = ? AND d.messageId > ? ORDER BY d.messageId LIMIT ${limit}`,
+          sql.rows<Open>(
+            `SELECT messageId AS id, state, ${state === "CLAIMED" ? "claimToken" : "NULL AS claimToken"} FROM deliveries
+              WHERE groupId = ? AND state = ? AND messageId > ? ORDER BY messageId LIMIT ${limit}`,
             [g.id, state, after],
+          ),
+        open: (ids) =>
+          openOf(ids, (list, valid, state) =>
+            sql.rows(`SELECT messageId AS id FROM deliveries WHERE groupId = ? AND state = ? AND messageId IN (${list})`, [g.id, state, ...valid]),
           ),
         rowsById: (ids) =>
           byIds(ids, (list, valid) =>
@@ -264,9 +289,26 @@ const DELIVERY_COLUMNS =
  * in Redis has no row (and MariaDB refuses to compare non-ASCII text with the ascii id
  * columns), so it is left out and found "gone".
  */
-function byIds(ids: string[], read: (placeholders: string, ids: string[]) => Promise<Row[]>): Promise<Row[]> {
-  const valid = ids.filter(isUuid);
-  return valid.length ? read(valid.map(() => "?").join(", "), valid) : Promise.resolve([]);
+async function byIds(ids: string[], read: (placeholders: string, ids: string[]) => Promise<Row[]>): Promise<Row[]> {
+  const out: Row[] = [];
+  for (const chunk of statementChunks(ids.filter(isUuid))) out.push(...(await read(chunk.map(() => "?").join(", "), chunk)));
+  return out;
+}
+
+/**
+ * The ids with an open row, one state at a time, so each lookup is a range of the
+ * (…, state, id) index. The lists stay at 500: from 1,000 values
+ * (in_predicate_conversion_threshold) MariaDB turns an IN list into a join and reads the
+ * whole (…, state) range, a million entries in a deep queue.
+ */
+async function openOf(ids: string[], read: (placeholders: string, ids: string[], state: MessageState) => Promise<{ id: string }[]>): Promise<Set<string>> {
+  const open = new Set<string>();
+  let left = ids.filter(isUuid);
+  for (const state of ["PENDING", "CLAIMED"] as const) {
+    for (const chunk of statementChunks(left)) for (const r of await read(chunk.map(() => "?").join(", "), chunk, state)) open.add(r.id);
+    left = left.filter((id) => !open.has(id));
+  }
+  return open;
 }
 
 /**
@@ -275,7 +317,7 @@ function byIds(ids: string[], read: (placeholders: string, ids: string[]) => Pro
  * without an open row is nowhere. The claimed row's token is part of its difference, so
  * a claim that moved on between two reads is not taken for the same difference.
  */
-function difference(row: Row | undefined, r: InRedis): string | null {
+function difference(row: Open | undefined, r: InRedis): string | null {
   const claimed = r.claimed || r.lock !== null;
   if (row?.state === "PENDING") return !r.queued || claimed ? "pending" : null;
   if (row?.state === "CLAIMED") return r.lock !== row.claimToken || !r.claimed || r.queued ? `claimed/${row.claimToken}` : null;
