@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Redis } from "ioredis";
 import { createKeys } from "../src/redis/keys.js";
 import { QueueScripts } from "../src/redis/scripts.js";
 import { deleteKeys, uniq } from "./support/server.js";
+import { RateLimiter } from "../src/domain/rate-limits.js";
 
 /* rateLimit-2.lua through its wrapper, with the time as a number we step: nothing sleeps. */
 
@@ -25,12 +26,19 @@ afterAll(async () => {
 });
 
 const buckets = () => keys.rateLimit(randomUUID(), randomUUID());
+type Limit = { intervalMs: number; burst: number };
+/** One operation: 0 when it may go, else the ms to wait. */
+const one = async (b: { key: string; tenant: string }, now: number, key: Limit, tenant: Limit) => {
+  const r = await scripts.rateLimit(b, now, key, tenant);
+  expect(r.taken === 1 ? r.waitMs === 0 : r.taken === 0 && r.waitMs >= 1).toBe(true); // went, or waits
+  return r.waitMs;
+};
 
 describe("rateLimit", () => {
   it("lets a burst through at once, then one operation per interval, answering the ms to wait", async () => {
     const b = buckets();
     const key = perSecond(2, 3); // one every 500 ms, three at once
-    const take = (now: number) => scripts.rateLimit(b, now, key, UNLIMITED);
+    const take = (now: number) => one(b, now, key, UNLIMITED);
     expect([await take(T0), await take(T0), await take(T0)]).toEqual([0, 0, 0]);
     expect(await take(T0)).toBe(500);
     expect(await take(T0 + 200)).toBe(300); // a refusal takes nothing
@@ -46,31 +54,95 @@ describe("rateLimit", () => {
     const b = keys.rateLimit(tenantId, randomUUID());
     const key = perSecond(1, 2);
     const tenant = perSecond(1, 3);
-    expect(await scripts.rateLimit(a, T0, key, tenant)).toBe(0);
-    expect(await scripts.rateLimit(a, T0, key, tenant)).toBe(0);
-    expect(await scripts.rateLimit(a, T0, key, tenant)).toBe(1000); // a's own limit
-    expect(await scripts.rateLimit(b, T0, key, tenant)).toBe(0); // the tenant's third
-    expect(await scripts.rateLimit(b, T0, key, tenant)).toBe(1000); // the tenant is spent, b is not
+    expect(await one(a, T0, key, tenant)).toBe(0);
+    expect(await one(a, T0, key, tenant)).toBe(0);
+    expect(await one(a, T0, key, tenant)).toBe(1000); // a's own limit
+    expect(await one(b, T0, key, tenant)).toBe(0); // the tenant's third
+    expect(await one(b, T0, key, tenant)).toBe(1000); // the tenant is spent, b is not
     // b's refusal took nothing from b: once the tenant has room, b still has its second
-    expect(await scripts.rateLimit(b, T0 + 1000, key, tenant)).toBe(0);
+    expect(await one(b, T0 + 1000, key, tenant)).toBe(0);
   });
 
   it("answers the longest wait among the buckets that refuse, at least 1 ms", async () => {
     const b = buckets();
     const slowTenant = perSecond(0.1, 1); // one per 10 s
-    expect(await scripts.rateLimit(b, T0, perSecond(1, 1), slowTenant)).toBe(0);
-    expect(await scripts.rateLimit(b, T0 + 1, perSecond(1, 1), slowTenant)).toBe(9_999);
-    expect(await scripts.rateLimit(b, T0 + 9_999.5, perSecond(1, 1), slowTenant)).toBe(1);
+    expect(await one(b, T0, perSecond(1, 1), slowTenant)).toBe(0);
+    expect(await one(b, T0 + 1, perSecond(1, 1), slowTenant)).toBe(9_999);
+    expect(await one(b, T0 + 9_999.5, perSecond(1, 1), slowTenant)).toBe(1);
   });
 
   it("leaves an unlimited bucket untouched and lets its bucket expire once full again", async () => {
     const b = buckets();
-    expect(await scripts.rateLimit(b, T0, UNLIMITED, UNLIMITED)).toBe(0);
+    expect(await one(b, T0, UNLIMITED, UNLIMITED)).toBe(0);
     expect(await redis.exists(b.key, b.tenant)).toBe(0);
-    expect(await scripts.rateLimit(b, T0, perSecond(10, 5), UNLIMITED)).toBe(0);
+    expect(await one(b, T0, perSecond(10, 5), UNLIMITED)).toBe(0);
     expect(await redis.exists(b.tenant)).toBe(0);
     const ttl = await redis.pttl(b.key);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(100);
+  });
+
+  it("takes up to n at once, as many as both buckets hold, and waits only when they hold none", async () => {
+    const tenantId = randomUUID();
+    const a = keys.rateLimit(tenantId, randomUUID());
+    const b = keys.rateLimit(tenantId, randomUUID());
+    const key = perSecond(100, 30); // one per 10 ms, 30 at once
+    const tenant = perSecond(100, 50);
+    expect(await scripts.rateLimit(a, T0, key, tenant, 20)).toEqual({ taken: 20, waitMs: 0 });
+    expect(await scripts.rateLimit(a, T0, key, tenant, 20)).toEqual({ taken: 10, waitMs: 0 }); // a's burst is spent
+    expect(await scripts.rateLimit(b, T0, key, tenant, 30)).toEqual({ taken: 20, waitMs: 0 }); // the tenant's 50 are
+    expect(await scripts.rateLimit(b, T0, key, tenant, 30)).toEqual({ taken: 0, waitMs: 10 });
+    expect(await scripts.rateLimit(b, T0 + 35, key, tenant, 30)).toEqual({ taken: 3, waitMs: 0 }); // 3.5 intervals later
+    // over 1 s the tenant let through its burst and one per interval, no more
+    let taken = 53;
+    for (let t = T0 + 40; t <= T0 + 1000; t += 40) taken += (await scripts.rateLimit(t % 80 ? a : b, t, key, tenant, 30)).taken;
+    expect(taken).toBe(50 + 100);
+  });
+});
+
+describe("RateLimiter", () => {
+  const actor = () => ({ tenantId: randomUUID(), keyId: randomUUID() }) as never;
+  const limiter = (perSecond: number, burst: number) => {
+    let now = T0;
+    const l = new RateLimiter(scripts, { key: { perSecond, burst }, tenant: { perSecond: 0, burst: 1 } }, () => now, (err) => {
+      throw err;
+    });
+    return { l, at: (t: number) => (now = t) };
+  };
+
+  it("takes a hundredth of a second's operations per Redis call, and never lets more through than the limit", async () => {
+    const { l } = limiter(2_000, 100); // 20 per call
+    const who = actor();
+    const calls = vi.spyOn(scripts, "rateLimit");
+    try {
+      const answers = [];
+      for (let i = 0; i < 101; i++) answers.push(await l.take(who, null));
+      expect(answers.slice(0, 100)).toEqual(Array(100).fill(null));
+      expect(answers[100]).toBe(1); // the burst is spent: retry in (at least) a second
+      expect(calls).toHaveBeenCalledTimes(6); // five of 20, then the refusal
+    } finally {
+      calls.mockRestore();
+    }
+  });
+
+  it("is exact below 200 operations per second, and lets operations taken ahead lapse after 100 ms", async () => {
+    const slow = limiter(10, 3);
+    const who = actor();
+    expect([await slow.l.take(who, null), await slow.l.take(who, null), await slow.l.take(who, null)]).toEqual([null, null, null]);
+    expect(await slow.l.take(who, null)).toBe(1);
+
+    const fast = limiter(2_000, 100);
+    const other = actor();
+    const calls = vi.spyOn(scripts, "rateLimit");
+    try {
+      expect(await fast.l.take(other, null)).toBeNull(); // takes 20, keeps 19
+      expect(await fast.l.take(other, null)).toBeNull();
+      expect(calls).toHaveBeenCalledTimes(1);
+      fast.at(T0 + 100);
+      expect(await fast.l.take(other, null)).toBeNull(); // the 18 left have lapsed: Redis again
+      expect(calls).toHaveBeenCalledTimes(2);
+    } finally {
+      calls.mockRestore();
+    }
   });
 });

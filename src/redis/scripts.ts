@@ -49,7 +49,7 @@ declare module "ioredis" {
     age(pending: string, now: number, stepMs: number, limit: number, offset: number): Result<[number, number], Context>;
     releaseLease(lease: string, holder: string): Result<number, Context>;
     renewLease(lease: string, holder: string, ms: number): Result<number, Context>;
-    rateLimit(keyBucket: string, tenantBucket: string, ...args: number[]): Result<number, Context>;
+    rateLimit(keyBucket: string, tenantBucket: string, ...args: number[]): Result<[number, number], Context>;
     repair(
       pending: string,
       delayed: string,
@@ -199,17 +199,19 @@ export class QueueScripts {
   }
 
   /**
-   * Takes one operation from a key's and its tenant's rate limit (rateLimit-2.lua); an
-   * interval of 0 ms leaves that bucket unlimited. Answers 0 when it may go, else the
-   * ms to wait.
+   * Takes up to `wanted` operations from a key's and its tenant's rate limit
+   * (rateLimit-2.lua); an interval of 0 ms leaves that bucket unlimited. Answers how many
+   * were taken, or 0 and the ms to wait.
    */
   async rateLimit(
     buckets: { key: string; tenant: string },
     now: number,
     key: { intervalMs: number; burst: number },
     tenant: { intervalMs: number; burst: number },
-  ): Promise<number> {
-    return this.redis.rateLimit(buckets.key, buckets.tenant, now, key.intervalMs, key.burst, tenant.intervalMs, tenant.burst);
+    wanted = 1,
+  ): Promise<{ taken: number; waitMs: number }> {
+    const [taken, waitMs] = await this.redis.rateLimit(buckets.key, buckets.tenant, now, key.intervalMs, key.burst, tenant.intervalMs, tenant.burst, wanted);
+    return { taken, waitMs };
   }
 
   async releaseLease(lease: string, holder: string): Promise<void> {

@@ -1,8 +1,9 @@
 --[[
-  Takes one operation from an API key's allowance and from its tenant's, or from
-  neither. Each bucket is a GCRA: it holds its theoretical arrival time (TAT, ms); an
-  operation may go when TAT + interval - burst * interval <= now, and then moves TAT on
-  by one interval. A bucket that was never used, or whose key expired, is full.
+  Takes up to n operations from an API key's allowance and from its tenant's, the same
+  number from both, or none. Each bucket is a GCRA: it holds its theoretical arrival
+  time (TAT, ms); k operations may go when TAT + k * interval - burst * interval <= now,
+  and then move TAT on by k intervals. A bucket that was never used, or whose key
+  expired, is full.
 
   KEYS[1] the key's bucket     STRING TAT ms
   KEYS[2] the tenant's bucket  STRING TAT ms
@@ -12,31 +13,38 @@
   ARGV[3] key: burst
   ARGV[4] tenant: ms between operations; 0 = unlimited
   ARGV[5] tenant: burst
+  ARGV[6] n, the most operations to take
 
-  Returns 0 when the operation may go (every limited bucket took it), else the ms until
-  each bucket that refused has room again (at least 1); nothing is taken then.
+  Returns {taken, wait}: taken >= 1 and wait 0 when operations may go, else taken 0 and
+  the ms until every bucket that refused has room for one again (at least 1); nothing
+  is taken then.
 ]]
 local rcall = redis.call
 local now = tonumber(ARGV[1])
+local n = tonumber(ARGV[6])
 local buckets = {
   { key = KEYS[1], interval = tonumber(ARGV[2]), burst = tonumber(ARGV[3]) },
   { key = KEYS[2], interval = tonumber(ARGV[4]), burst = tonumber(ARGV[5]) },
 }
 
+local taken = n
 local wait = 0
 for _, b in ipairs(buckets) do
   if b.interval > 0 then
-    local tat = math.max(tonumber(rcall("GET", b.key)) or now, now)
-    b.next = tat + b.interval
-    wait = math.max(wait, b.next - b.burst * b.interval - now)
+    b.tat = math.max(tonumber(rcall("GET", b.key)) or now, now)
+    -- the 1e-9 keeps an interval such as 1000 / 3 from losing an operation to rounding
+    local room = math.floor((now + b.burst * b.interval - b.tat) / b.interval + 1e-9)
+    taken = math.min(taken, room)
+    if room < 1 then wait = math.max(wait, b.tat + b.interval - b.burst * b.interval - now) end
   end
 end
-if wait > 0 then return math.max(1, math.ceil(wait)) end
+if taken < 1 then return { 0, math.max(1, math.ceil(wait)) } end
 
 for _, b in ipairs(buckets) do
-  if b.next then
+  if b.tat then
+    local tat = b.tat + taken * b.interval
     -- once TAT has passed the bucket is full again, so the key may go then
-    rcall("SET", b.key, string.format("%.3f", b.next), "PX", math.ceil(b.next - now))
+    rcall("SET", b.key, string.format("%.3f", tat), "PX", math.ceil(tat - now))
   end
 end
-return 0
+return { taken, 0 }
