@@ -87,7 +87,7 @@ try {
   for (const r of rows) {
     console.log(`| ${r.operation} | ${Math.round(r.perSecond)} | ${Math.round(r.serverUs)} | ${Math.round(r.mariadbUs)} | ${Math.round(r.redisUs)} |`);
   }
-  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ at: new Date().toISOString(), transport, callers, rows }, null, 2));
+  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ at: new Date().toISOString(), database: ids.database, prefix: ids.prefix, transport, callers, rows }, null, 2));
 } finally {
   await Promise.all(clients.map((c) => c.close()));
   await server.stop();

@@ -129,4 +129,31 @@ describe("npm run bench", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it("npm run bench:ops measures each operation on its own server, database and key prefix, and removes them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sq-bench-ops-"));
+    try {
+      const file = join(dir, "ops.json");
+      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "bench/ops.ts", "--calls", "20", "--callers", "2", "--json", file]);
+      const out = JSON.parse(readFileSync(file, "utf8")) as { database: string; prefix: string; rows: { operation: string; calls: number; serverUs: number }[] };
+      expect(out.rows.map((r) => r.operation)).toEqual(["{ __typename }", "queueDepth", "publish", "claim (batchSize 1)", "complete"]);
+      for (const r of out.rows) expect(r.calls).toBe(20);
+      expect(stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| operation"))).toHaveLength(5);
+      const u = new URL(DATABASE_URL);
+      const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
+      try {
+        expect(await conn.query("SHOW DATABASES LIKE ?", [out.database])).toHaveLength(0);
+      } finally {
+        await conn.end();
+      }
+      const redis = new Redis(REDIS_URL);
+      try {
+        expect(await redis.keys(`${out.prefix}:*`)).toEqual([]);
+      } finally {
+        redis.disconnect();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
