@@ -109,20 +109,37 @@ describe("RateLimiter", () => {
     });
     return { l, at: (t: number) => (now = t) };
   };
-
-  it("takes a hundredth of a second's operations per Redis call, and never lets more through than the limit", async () => {
-    const { l } = limiter(2_000, 100); // 20 per call
-    const who = actor();
-    const calls = vi.spyOn(scripts, "rateLimit");
+  const counting = async <T>(fn: (calls: () => number) => Promise<T>): Promise<T> => {
+    const spy = vi.spyOn(scripts, "rateLimit");
     try {
-      const answers = [];
-      for (let i = 0; i < 101; i++) answers.push(await l.take(who, null));
-      expect(answers.slice(0, 100)).toEqual(Array(100).fill(null));
-      expect(answers[100]).toBe(1); // the burst is spent: retry in (at least) a second
-      expect(calls).toHaveBeenCalledTimes(6); // five of 20, then the refusal
+      return await fn(() => spy.mock.calls.length);
     } finally {
-      calls.mockRestore();
+      spy.mockRestore();
     }
+  };
+
+  it("serves a steady caller's 100 ms of operations with one Redis call, sized by what it used before", async () => {
+    const { l, at } = limiter(10_000, 20_000);
+    const who = actor();
+    await counting(async (calls) => {
+      for (let i = 0; i < 50; i++) expect(await l.take(who, null)).toBeNull();
+      const firstWindow = calls();
+      expect(firstWindow).toBeLessThan(10); // it learns the rate: 1, 2, 4, … at a time
+      at(T0 + 100);
+      for (let i = 0; i < 50; i++) expect(await l.take(who, null)).toBeNull();
+      expect(calls() - firstWindow).toBe(1);
+    });
+  });
+
+  it("makes concurrent callers wait for one refill, and never lets more through than the limit", async () => {
+    const { l } = limiter(5_000, 50); // at most 50 per call, 50 at once
+    const who = actor();
+    await counting(async (calls) => {
+      const answers = await Promise.all(Array.from({ length: 200 }, () => l.take(who, null)));
+      expect(answers.filter((a) => a === null)).toHaveLength(50);
+      expect(answers.filter((a) => a === 1)).toHaveLength(150); // retry in (at least) a second
+      expect(calls()).toBeLessThanOrEqual(4);
+    });
   });
 
   it("is exact below 200 operations per second, and lets operations taken ahead lapse after 100 ms", async () => {
@@ -131,18 +148,19 @@ describe("RateLimiter", () => {
     expect([await slow.l.take(who, null), await slow.l.take(who, null), await slow.l.take(who, null)]).toEqual([null, null, null]);
     expect(await slow.l.take(who, null)).toBe(1);
 
-    const fast = limiter(2_000, 100);
+    const fast = limiter(10_000, 20_000);
     const other = actor();
-    const calls = vi.spyOn(scripts, "rateLimit");
-    try {
-      expect(await fast.l.take(other, null)).toBeNull(); // takes 20, keeps 19
-      expect(await fast.l.take(other, null)).toBeNull();
-      expect(calls).toHaveBeenCalledTimes(1);
+    for (let i = 0; i < 30; i++) await fast.l.take(other, null);
+    await counting(async (calls) => {
       fast.at(T0 + 100);
-      expect(await fast.l.take(other, null)).toBeNull(); // the 18 left have lapsed: Redis again
-      expect(calls).toHaveBeenCalledTimes(2);
-    } finally {
-      calls.mockRestore();
-    }
+      expect(await fast.l.take(other, null)).toBeNull(); // takes the 30 the last window used
+      expect(calls()).toBe(1);
+      fast.at(T0 + 150);
+      expect(await fast.l.take(other, null)).toBeNull();
+      expect(calls()).toBe(1);
+      fast.at(T0 + 200);
+      expect(await fast.l.take(other, null)).toBeNull(); // the 28 left have lapsed: Redis again
+      expect(calls()).toBe(2);
+    });
   });
 });

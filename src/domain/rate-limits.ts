@@ -14,18 +14,32 @@ export const defaultBurst = (perSecond: number): number => Math.max(1, Math.ceil
 const interval = (l: RateLimit) => ({ intervalMs: l.perSecond > 0 ? 1000 / l.perSecond : 0, burst: l.burst });
 
 /**
- * How far ahead one Redis call takes operations: a hundredth of a second's allowance
- * (100 at the default 10,000/s; 1, i.e. exact, below 200/s), kept in the process for at
- * most ALLOWANCE_MS. One call per operation was a Redis round trip on every request:
- * ~40 µs of server and ~30 µs of Redis CPU of the ~200 µs a `{ __typename }` costs over
- * graphql-ws (`npm run bench:ops`). Operations taken ahead are taken from the shared
- * buckets, so no process ever lets more through than the limits; those not used in
- * time are lost, which only matters to a key that is nowhere near its limit.
+ * Operations are taken from Redis ahead of use, as many as this process used in the
+ * last ALLOWANCE_MS (at least 1, at most a hundredth of a second's allowance of the
+ * lower limit and within both bursts), and spent here for at most ALLOWANCE_MS. One
+ * script call per operation was a Redis round trip on every request: ~40 µs of server
+ * and ~30 µs of Redis CPU of the ~200 µs a `{ __typename }` costs over graphql-ws
+ * (`npm run bench:ops`). What is taken ahead comes out of the shared buckets, so no
+ * process lets more through than the limits; sizing it by recent use keeps what lapses
+ * unspent small, so many processes do not drain a bucket they hardly use. Callers that
+ * find the allowance empty wait for one refill together instead of each taking its own
+ * (which drained the default burst in benchmark scenario 2: 64 callers × 100 at once).
  */
 const AHEAD_S = 0.01;
 const ALLOWANCE_MS = 100;
-/** Allowances kept before expired ones are swept out. */
+/** Allowances kept before idle ones are swept out. */
 const ALLOWANCES_SWEPT_AT = 10_000;
+
+type Refill = { kind: "taken" } | { kind: "refused"; retryAfter: number } | { kind: "open" };
+type Allowance = {
+  left: number;
+  until: number;
+  /** operations taken in the current ALLOWANCE_MS window, and in the one before */
+  used: number;
+  usedBefore: number;
+  windowStart: number;
+  refill: Promise<Refill> | null;
+};
 
 /**
  * Per-key and per-tenant limits, kept in Redis so they hold across processes: one
@@ -34,8 +48,8 @@ const ALLOWANCES_SWEPT_AT = 10_000;
  * refusing all work would turn a Redis outage into a full one.
  */
 export class RateLimiter {
-  /** tenant/key → operations taken ahead and not used yet, and until when they may be */
-  private readonly allowances = new Map<string, { left: number; until: number }>();
+  /** tenant/key → what this process took ahead and how fast it has been using it */
+  private readonly allowances = new Map<string, Allowance>();
 
   constructor(
     private readonly scripts: QueueScripts,
@@ -52,43 +66,61 @@ export class RateLimiter {
     const key = own ?? this.defaults.key;
     const tenant = this.defaults.tenant;
     if ((key.perSecond === 0 && tenant.perSecond === 0) || !this.scripts.available()) return null;
-    const id = `${actor.tenantId}/${actor.keyId}`;
-    const now = this.clock();
-    const ahead = this.allowances.get(id);
-    if (ahead && ahead.left > 0 && now < ahead.until) {
-      ahead.left--;
-      return null;
+    const a = this.allowance(`${actor.tenantId}/${actor.keyId}`, this.clock());
+    a.used++;
+    for (;;) {
+      if (a.left > 0 && this.clock() < a.until) {
+        a.left--;
+        return null;
+      }
+      a.refill ??= this.refill(a, actor, key, tenant).finally(() => (a.refill = null));
+      const r = await a.refill;
+      if (r.kind === "refused") return r.retryAfter;
+      if (r.kind === "open") return null;
     }
+  }
+
+  private allowance(id: string, now: number): Allowance {
+    let a = this.allowances.get(id);
+    if (!a) {
+      if (this.allowances.size >= ALLOWANCES_SWEPT_AT) {
+        for (const [k, x] of this.allowances) if (!x.refill && x.windowStart + 2 * ALLOWANCE_MS <= now) this.allowances.delete(k);
+      }
+      a = { left: 0, until: 0, used: 0, usedBefore: 0, windowStart: now, refill: null };
+      this.allowances.set(id, a);
+    }
+    if (now - a.windowStart >= ALLOWANCE_MS) {
+      a.usedBefore = now - a.windowStart < 2 * ALLOWANCE_MS ? a.used : 0;
+      a.used = 0;
+      a.windowStart = now;
+    }
+    return a;
+  }
+
+  private async refill(a: Allowance, actor: Actor, key: RateLimit, tenant: RateLimit): Promise<Refill> {
+    const now = this.clock();
     try {
       const { taken, waitMs } = await this.scripts.rateLimit(
         this.scripts.keys.rateLimit(actor.tenantId, actor.keyId),
         now,
         interval(key),
         interval(tenant),
-        aheadOf(key, tenant),
+        // what the last window used, or the callers of this one if more are waiting already
+        Math.max(1, Math.min(Math.max(a.usedBefore, a.used), aheadAtMost(key, tenant))),
       );
-      if (!taken) return Math.max(1, Math.ceil(waitMs / 1000));
-      if (taken > 1) this.keep(id, taken - 1, now);
-      return null;
+      if (!taken) return { kind: "refused", retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) };
+      a.left = (now < a.until ? a.left : 0) + taken;
+      a.until = now + ALLOWANCE_MS;
+      return { kind: "taken" };
     } catch (err) {
       this.onError(err);
-      return null;
+      return { kind: "open" };
     }
-  }
-
-  private keep(id: string, left: number, now: number): void {
-    if (this.allowances.size >= ALLOWANCES_SWEPT_AT) {
-      for (const [k, a] of this.allowances) if (a.until <= now) this.allowances.delete(k);
-    }
-    const ahead = this.allowances.get(id);
-    const stillGood = ahead && now < ahead.until ? ahead.left : 0;
-    this.allowances.set(id, { left: stillGood + left, until: now + ALLOWANCE_MS });
   }
 }
 
-/** Operations one call may take ahead: AHEAD_S of the lower limit, within both bursts. */
-function aheadOf(key: RateLimit, tenant: RateLimit): number {
+/** The most one call takes ahead: AHEAD_S of the lower limit, within both bursts. */
+function aheadAtMost(key: RateLimit, tenant: RateLimit): number {
   const limited = [key, tenant].filter((l) => l.perSecond > 0);
-  const n = Math.min(...limited.map((l) => Math.min(l.perSecond * AHEAD_S, l.burst)));
-  return Math.max(1, Math.floor(n));
+  return Math.max(1, Math.floor(Math.min(...limited.map((l) => Math.min(l.perSecond * AHEAD_S, l.burst)))));
 }
