@@ -124,7 +124,7 @@ describe("a master killed during publish, claim and complete", () => {
     expect(killed).toBe(true);
     await cluster.healthy();
     expect(await cluster.masterOf(scripts.keys.queue(scopeId, queues[0]!).pending)).not.toBe(victim);
-    // a replica took over: the reconciler sees other servers and makes a full pass
+    // a replica took over: the reconciler sees other servers and checks every id at once
     expect(await scripts.serverIds()).not.toBe(serversBefore);
 
     // What Redis lost with the master (its last writes, and what went to MariaDB alone
