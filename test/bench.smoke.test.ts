@@ -15,6 +15,17 @@ import { parseArgs } from "../bench/args.js";
 const DATABASE_URL = process.env.DATABASE_URL ?? "mysql://root@127.0.0.1:3306/scaiqueue";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
+async function databaseExists(name: string): Promise<boolean> {
+  expect(name).toMatch(/^sq_bench_[0-9a-f]{8}$/); // the run's own, so "not there" means dropped
+  const u = new URL(DATABASE_URL);
+  const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
+  try {
+    return (await conn.query("SHOW DATABASES LIKE ?", [name])).length > 0;
+  } finally {
+    await conn.end();
+  }
+}
+
 describe("npm run bench", () => {
   it("parses the documented flags", () => {
     expect(parseArgs(["--scenarios", "1,3", "--scale=0.1", "--json", "out.json", "--procs", "1"])).toMatchObject({
@@ -78,13 +89,7 @@ describe("npm run bench", () => {
     expect(lines.some((l) => l.startsWith("▶ s5"))).toBe(true);
 
     // nothing left behind: database and both Redis prefixes are gone
-    const u = new URL(DATABASE_URL);
-    const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
-    try {
-      expect(await conn.query("SHOW DATABASES LIKE ?", [r.resources.database])).toHaveLength(0);
-    } finally {
-      await conn.end();
-    }
+    expect(await databaseExists(r.resources.database)).toBe(false);
     const redis = new Redis(REDIS_URL);
     try {
       for (const prefix of [r.resources.prefix, r.resources.bullPrefix]) {
@@ -118,13 +123,7 @@ describe("npm run bench", () => {
       ]);
       for (const r of out.results) expect(r.rows).toBe(1000);
       expect(stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| statement"))).toHaveLength(6);
-      const u = new URL(DATABASE_URL);
-      const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
-      try {
-        expect(await conn.query("SHOW DATABASES LIKE ?", [out.database])).toHaveLength(0);
-      } finally {
-        await conn.end();
-      }
+      expect(await databaseExists(out.database)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -139,13 +138,7 @@ describe("npm run bench", () => {
       expect(out.rows.map((r) => r.operation)).toEqual(["{ __typename }", "queueDepth", "publish", "claim (batchSize 1)", "complete"]);
       for (const r of out.rows) expect(r.calls).toBe(20);
       expect(stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| operation"))).toHaveLength(5);
-      const u = new URL(DATABASE_URL);
-      const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
-      try {
-        expect(await conn.query("SHOW DATABASES LIKE ?", [out.database])).toHaveLength(0);
-      } finally {
-        await conn.end();
-      }
+      expect(await databaseExists(out.database)).toBe(false);
       const redis = new Redis(REDIS_URL);
       try {
         expect(await redis.keys(`${out.prefix}:*`)).toEqual([]);
