@@ -106,10 +106,19 @@ describe("Redis loses its state", () => {
     expect(await reconcile()).toBe(0);
     // a difference younger than the grace time is left alone
     await redis.flushAll();
-    const t = Date.now();
-    expect(await s.sweep("reconciler", t)).toBe(0);
-    expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS - 1)).toBe(0);
-    expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS)).toBeGreaterThanOrEqual(20);
+    const sentinel = new Redis(redis.url);
+    const marked = async () => (await sentinel.exists(createKeys(s.config.redis.keyPrefix).sentinel)) === 1;
+    try {
+      const t = Date.now();
+      expect(await s.sweep("reconciler", t)).toBe(0);
+      expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS - 1)).toBe(0);
+      // until the rebuild is repaired Redis stays marked lost, so a process taking over checks it all again
+      expect(await marked()).toBe(false);
+      expect(await s.sweep("reconciler", t + REPAIR_GRACE_MS)).toBeGreaterThanOrEqual(20);
+      expect(await marked()).toBe(true);
+    } finally {
+      sentinel.disconnect();
+    }
     expect(await depth(queueId)).toEqual({ pending: 15, claimed: 5, delayed: 0 });
   });
 

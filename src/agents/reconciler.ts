@@ -15,17 +15,21 @@ import type { Agent } from "./agent.js";
 export function reconcilerAgent(deps: Deps, everyMs: number, report: (repairs: QueueRepair[]) => void): Agent {
   const reconciler = new Reconciler(deps, everyMs);
   let lastServers = "";
+  // Redis was found lost and checked; what that found is waiting out its grace time
+  let rebuilding = false;
   return {
     name: "reconciler",
     intervalMs: 2500,
     async runOnce({ now }) {
       const lost = !(await deps.scripts.sentinelPresent());
       const servers = await deps.scripts.serverIds();
-      const repairs = await reconciler.run(now, lost || servers !== lastServers);
+      const repairs = await reconciler.run(now, (lost && !rebuilding) || servers !== lastServers);
       // only a check that got through has seen these servers (a failover may still be under way)
       lastServers = servers;
-      // what that check found waits for its grace time in memory, re-read by id
-      if (lost) await deps.scripts.setSentinel();
+      // The sentinel comes back once the rebuild is repaired, so a successor of a process
+      // that dies before that checks everything again.
+      rebuilding = lost && reconciler.hasSuspects();
+      if (lost && !rebuilding) await deps.scripts.setSentinel();
       if (repairs.length) report(repairs);
       return repairs.reduce((n, r) => n + r.requeued + r.relocked + r.removed, 0);
     },

@@ -103,6 +103,11 @@ export class Reconciler {
     private readonly everyMs: number,
   ) {}
 
+  /** Differences seen that are still waiting out their grace time. */
+  hasSuspects(): boolean {
+    return this.suspects.size > 0;
+  }
+
   /**
    * One sweep: re-reads the suspects, then checks CHECK_BUDGET more ids, or every id
    * when `all` (Redis lost its state, or may have lost its last writes).
