@@ -5,6 +5,7 @@ import { createKeys } from "../src/redis/keys.js";
 import { QueueScripts } from "../src/redis/scripts.js";
 import { deleteKeys, uniq } from "./support/server.js";
 import { RateLimiter } from "../src/domain/rate-limits.js";
+import type { Actor } from "../src/domain/actor.js";
 
 /* rateLimit-2.lua through its wrapper, with the time as a number we step: nothing sleeps. */
 
@@ -101,7 +102,7 @@ describe("rateLimit", () => {
 });
 
 describe("RateLimiter", () => {
-  const actor = () => ({ tenantId: randomUUID(), keyId: randomUUID() }) as never;
+  const actor = () => ({ tenantId: randomUUID(), keyId: randomUUID() }) as Actor;
   const limiter = (perSecond: number, burst: number) => {
     let now = T0;
     const l = new RateLimiter(scripts, { key: { perSecond, burst }, tenant: { perSecond: 0, burst: 1 } }, () => now, (err) => {
@@ -132,8 +133,12 @@ describe("RateLimiter", () => {
   });
 
   it("makes concurrent callers wait for one refill, and never lets more through than the limit", async () => {
-    const { l } = limiter(5_000, 50); // at most 50 per call, 50 at once
+    const { l } = limiter(5_000, 5_000); // at most 50 per call
     const who = actor();
+    // Leave 50 in the bucket. (Its key expires in real time when it is full again: with a
+    // short burst it could expire while the stepped clock stands still, refilling it.)
+    const left = await scripts.rateLimit(keys.rateLimit(who.tenantId, who.keyId), T0, perSecond(5_000, 5_000), UNLIMITED, 4_950);
+    expect(left.taken).toBe(4_950);
     await counting(async (calls) => {
       const answers = await Promise.all(Array.from({ length: 200 }, () => l.take(who, null)));
       expect(answers.filter((a) => a === null)).toHaveLength(50);
@@ -143,7 +148,7 @@ describe("RateLimiter", () => {
   });
 
   it("is exact below 200 operations per second, and lets operations taken ahead lapse after 100 ms", async () => {
-    const slow = limiter(10, 3);
+    const slow = limiter(1, 3); // its bucket key lives 3 s of real time: the stepped clock cannot outlast it
     const who = actor();
     expect([await slow.l.take(who, null), await slow.l.take(who, null), await slow.l.take(who, null)]).toEqual([null, null, null]);
     expect(await slow.l.take(who, null)).toBe(1);
