@@ -15,14 +15,38 @@ export async function emit(deps: Deps, messages: Message[], type: EventTypeName,
   await emitInOrder(deps, messages.map((message) => ({ message, type })), at);
 }
 
+type EventItem = { message: Message; type: EventTypeName };
+/** Events ready to announce, with their `_events` rows (none for messages of system queues). */
+export type PreparedEvents = { items: EventItem[]; events: MessageEvent[]; rows: Message[] };
+
 /** Events of different types in the order they happened (trace shows them so). */
-export async function emitInOrder(deps: Deps, items: { message: Message; type: EventTypeName }[], at: Date): Promise<void> {
+export async function emitInOrder(deps: Deps, items: EventItem[], at: Date): Promise<void> {
   if (!items.length) return;
+  const prepared = await prepareEvents(deps, items, at);
+  await broadcast(deps, prepared.events);
+  await deps.journal.append({ events: prepared.rows });
+  await routeAfterEvents(deps, items, at);
+}
+
+/**
+ * Builds the events and their `_events` rows before the change is written, so the rows
+ * can go in its own statement (publish does: its published events are then as durable
+ * as the messages, and cost no INSERT of their own); `announce` follows the write.
+ */
+export async function prepareEvents(deps: Deps, items: EventItem[], at: Date): Promise<PreparedEvents> {
   const events = items.map((i) => messageEvent(i.type, i.message, at));
-  await broadcast(deps, events);
   const logged: MessageEvent[] = [];
   for (const e of events) if (!(await deps.queues.get(e.tenantId, e.queueId)).system) logged.push(e);
-  await deps.journal.append({ events: await eventRows(deps, logged, at) });
+  return { items, events, rows: await eventRows(deps, logged, at) };
+}
+
+/** What follows prepared events whose rows were written with their change: pub/sub and routing. */
+export async function announce(deps: Deps, prepared: PreparedEvents, at: Date): Promise<void> {
+  await broadcast(deps, prepared.events);
+  await routeAfterEvents(deps, prepared.items, at);
+}
+
+async function routeAfterEvents(deps: Deps, items: EventItem[], at: Date): Promise<void> {
   for (const [type, trigger] of Object.entries(TRIGGER_OF)) {
     const triggered = items.filter((i) => i.type === type).map((i) => i.message);
     if (triggered.length) await routeAfter(deps, triggered, trigger, at);

@@ -12,7 +12,7 @@ import { enqueueMessages } from "./pending.js";
 import { insertRows, newMessage } from "./message-rows.js";
 import { admit, admittedOf, dropOldest, release, type Admission } from "./admission.js";
 import { DEAD_LETTER_QUEUE, deadLetterCopy } from "./dead-letter.js";
-import { emit, emitInOrder } from "./emit.js";
+import { announce, emit, emitInOrder, prepareEvents } from "./emit.js";
 import { checkHitlSpec, MAX_HITL_SPEC_BYTES, reviewTimeoutS } from "./hitl.js";
 import { routeOnPublish, type RoutedPublish } from "./routing/route.js";
 import { enqueueDeliveries, fanOut } from "./consumer-groups.js";
@@ -149,14 +149,19 @@ export async function commitPublish(
   for (const r of rows.filter((x) => admission.overflow.has(x.id))) {
     if (!deadLetterQueues.has(r.scopeId)) deadLetterQueues.set(r.scopeId, (await deps.queues.systemQueue(r.scopeId, DEAD_LETTER_QUEUE)).id);
   }
+  const routed = new Set(routing.routed.map((m) => m.id));
+  const published = (ms: Message[]) =>
+    ms.flatMap((m) => [{ message: m, type: EventType.published }, ...(routed.has(m.id) ? [{ message: m, type: EventType.routed }] : [])]);
+  const simple = !(rows.some((r) => r.idempotencyKey) || bounded || broadcast.size || opts.before);
+  // On the simple path every row is inserted, so its events are known before the write
+  const prepared = simple ? await prepareEvents(deps, published(rows), createdAt) : null;
   let written: Written;
   try {
-    written =
-      rows.some((r) => r.idempotencyKey) || bounded || broadcast.size || opts.before
-        ? await deps.db.$transaction((tx) =>
-            writeAll(tx as unknown as Db, { admitted, rows, routing, admission, broadcast, queues, deadLetterQueues, at: createdAt, prefix, before: opts.before }),
-          )
-        : await writeSimple(deps, rows, routing);
+    written = prepared
+      ? await writeSimple(deps, rows, routing, prepared.rows)
+      : await deps.db.$transaction((tx) =>
+          writeAll(tx as unknown as Db, { admitted, rows, routing, admission, broadcast, queues, deadLetterQueues, at: createdAt, prefix, before: opts.before }),
+        );
   } catch (err) {
     await release(deps, admission);
     throw err;
@@ -169,21 +174,17 @@ export async function commitPublish(
   const competing = [...fresh, ...copies, ...integrity].filter((m) => !broadcast.has(m.queueId));
   await enqueueMessages(deps, competing, admittedOf(admission, droppedByQueue));
   await enqueueDeliveries(deps, deliveries, new Map(fresh.map((m) => [m.id, m])));
-  const routed = new Set(routing.routed.map((m) => m.id));
-  await emitInOrder(
-    deps,
-    [...inserted.flatMap((m) => [{ message: m, type: EventType.published }, ...(routed.has(m.id) ? [{ message: m, type: EventType.routed }] : [])]), ...copies.map((m) => ({ message: m, type: EventType.published }))],
-    createdAt,
-  );
+  if (prepared) await announce(deps, prepared, createdAt);
+  else await emitInOrder(deps, [...published(inserted), ...copies.map((m) => ({ message: m, type: EventType.published }))], createdAt);
   await emit(deps, unheard, EventType.completed, createdAt);
   await emit(deps, dead, EventType.deadLettered, createdAt);
   await emit(deps, dropped, EventType.expired, createdAt);
   return results;
 }
 
-/** No keys, bounds or groups: one INSERT of everything, atomic on its own. */
-async function writeSimple(deps: Deps, rows: Message[], routing: RoutedPublish): Promise<Written> {
-  await deps.statements.insert.submit([...rows, ...routing.integrity]);
+/** No keys, bounds or groups: one INSERT of everything, the published events' `_events` rows too, atomic on its own. */
+async function writeSimple(deps: Deps, rows: Message[], routing: RoutedPublish, eventRows: Message[]): Promise<Written> {
+  await deps.statements.insert.submit([...rows, ...routing.integrity, ...eventRows]);
   const given = rows.filter((r) => !routing.rootOf.has(r.id));
   return {
     results: given.map((message) => ({ message, duplicate: false })),
