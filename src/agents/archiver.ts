@@ -1,6 +1,7 @@
 import type { Deps } from "../domain/deps.js";
 import { EVENTS_QUEUE } from "../domain/event-log.js";
 import { SWEEP_BATCH, type Agent } from "./agent.js";
+import { marks } from "../db/sql.js";
 
 /**
  * Finished messages (COMPLETED, DEAD_LETTERED, EXPIRED) older than the retention become
@@ -27,7 +28,7 @@ export function messageArchiver(deps: Deps, opts: { afterMs: number; dropBodies:
       const boundary = firstIdAt(before.getTime());
       const events = await deps.db.$executeRawUnsafe(
         `UPDATE messages SET state = 'ARCHIVED', finishedAt = ?, claimExpiresAt = NULL
-         WHERE queueId IN (${logs.map(() => "?").join(", ")}) AND state IN ('PENDING', 'CLAIMED') AND id < ?
+         WHERE queueId IN (${marks(logs)}) AND state IN ('PENDING', 'CLAIMED') AND id < ?
          LIMIT ${SWEEP_BATCH}`,
         new Date(now),
         ...logs.map((l) => l.id),

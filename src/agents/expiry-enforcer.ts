@@ -6,6 +6,7 @@ import { emit } from "../domain/emit.js";
 import { SWEEP_BATCH, type Agent } from "./agent.js";
 import { bestEffort } from "../domain/redis-fallback.js";
 import { MESSAGE_BY_ID } from "../domain/message-rows.js";
+import { marks } from "../db/sql.js";
 
 /**
  * Messages whose ttlSeconds or deadline passed before completion become EXPIRED, pending
@@ -27,7 +28,7 @@ export function expiryEnforcer(deps: Deps): Agent {
       if (!rows.length) return 0;
       const affected = await deps.db.$executeRawUnsafe(
         `UPDATE ${MESSAGE_BY_ID} SET state = 'EXPIRED', finishedAt = ?, claimExpiresAt = NULL
-         WHERE id IN (${rows.map(() => "?").join(", ")}) AND state IN ('PENDING', 'CLAIMED') AND expiresAt <= ?`,
+         WHERE id IN (${marks(rows)}) AND state IN ('PENDING', 'CLAIMED') AND expiresAt <= ?`,
         at,
         ...rows.map((r) => r.id),
         at,

@@ -63,6 +63,9 @@ export function sqlOf(db: Db): Sql {
   };
 }
 
+/** The `?, ?, …` placeholders of an IN list with one per value. */
+export const marks = (xs: readonly unknown[]): string => xs.map(() => "?").join(", ");
+
 /** Rows per multi-row INSERT: keeps each statement's packet well under max_allowed_packet. */
 const ROWS_PER_STATEMENT = 500;
 

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client.js";
+import { marks } from "../db/sql.js";
 import type { Message } from "../generated/prisma/client.js";
 import { QueueFullError } from "../errors.js";
 import type { Deps } from "./deps.js";
@@ -98,7 +99,7 @@ export async function dropOldest(tx: Db, queueId: string, n: number, at: Date, e
   if (!ids.length) return [];
   const reason = "dropped to make room: the queue was at its maxDepth (DROP_OLDEST)";
   await tx.$executeRawUnsafe(
-    `UPDATE ${MESSAGE_BY_ID} SET state = 'EXPIRED', finishedAt = ?, failureReason = ? WHERE id IN (${ids.map(() => "?").join(", ")})`,
+    `UPDATE ${MESSAGE_BY_ID} SET state = 'EXPIRED', finishedAt = ?, failureReason = ? WHERE id IN (${marks(ids)})`,
     at,
     reason,
     ...ids,

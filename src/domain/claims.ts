@@ -3,6 +3,7 @@ import { InvalidStateError, MessageNotFoundError, NotClaimOwnerError, Validation
 import type { Actor } from "./actor.js";
 import type { Deps } from "./deps.js";
 import type { BatchPrefix } from "./validation.js";
+import { marks } from "../db/sql.js";
 
 /** A claim the caller proved it holds: the row as read, and the live token. */
 export type HeldClaim = { row: Message; token: string };
@@ -62,7 +63,7 @@ export function heldClaims(
  */
 export function claimCondition(claims: HeldClaim[], when: "live" | "lapsed", now: Date): { sql: string; params: unknown[] } {
   return {
-    sql: `id IN (${claims.map(() => "?").join(", ")}) AND state = 'CLAIMED'
+    sql: `id IN (${marks(claims)}) AND state = 'CLAIMED'
       AND claimExpiresAt ${when === "live" ? ">" : "<="} ?
       AND claimToken = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END${when === "live" ? `
       AND (expiresAt IS NULL OR expiresAt > ?)` : ""}`,

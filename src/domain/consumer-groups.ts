@@ -1,4 +1,5 @@
 import type { Db } from "../db/client.js";
+import { marks } from "../db/sql.js";
 import type { Delivery, Message } from "../generated/prisma/client.js";
 import { uuidv7 } from "../ids.js";
 import type { Deps } from "./deps.js";
@@ -67,7 +68,7 @@ export async function fanOut(tx: Db, messages: Message[], at: Date): Promise<{ d
   const unheard = messages.filter((m) => !heard.has(m.id)).map((m): Message => ({ ...m, state: "COMPLETED", completedAt: at, finishedAt: at }));
   if (unheard.length) {
     await tx.$executeRawUnsafe(
-      `UPDATE ${MESSAGE_BY_ID} SET state = 'COMPLETED', completedAt = ?, finishedAt = ? WHERE id IN (${unheard.map(() => "?").join(", ")})`,
+      `UPDATE ${MESSAGE_BY_ID} SET state = 'COMPLETED', completedAt = ?, finishedAt = ? WHERE id IN (${marks(unheard)})`,
       at,
       at,
       ...unheard.map((m) => m.id),

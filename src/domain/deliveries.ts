@@ -1,5 +1,5 @@
 import type { Db } from "../db/client.js";
-import { sqlOf } from "../db/sql.js";
+import { marks, sqlOf } from "../db/sql.js";
 import type { Delivery, Message } from "../generated/prisma/client.js";
 import { newToken } from "../ids.js";
 import { InvalidStateError, MessageNotFoundError, NotClaimOwnerError } from "../errors.js";
@@ -69,7 +69,7 @@ async function recordGroupClaims(db: Db, groupId: string, got: { id: string; tok
     `UPDATE deliveries SET state = 'CLAIMED', attempts = attempts + 1,
        claimToken = CASE messageId ${ids.map(() => "WHEN ? THEN ?").join(" ")} END,
        claimedBy = ?, claimKeyId = ?, claimedAt = ?, claimExpiresAt = ?
-     WHERE groupId = ? AND messageId IN (${ids.map(() => "?").join(", ")}) AND state = 'PENDING'`,
+     WHERE groupId = ? AND messageId IN (${marks(ids)}) AND state = 'PENDING'`,
     ...got.flatMap((g) => [g.id, g.token]),
     c.claimedBy,
     c.keyId,

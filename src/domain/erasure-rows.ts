@@ -1,5 +1,5 @@
 import type { Db } from "../db/client.js";
-import { sqlOf } from "../db/sql.js";
+import { marks, sqlOf } from "../db/sql.js";
 import type { ErasureJob, Message } from "../generated/prisma/client.js";
 import { uuidv7 } from "../ids.js";
 import { bodyHash } from "./canonical-json.js";
@@ -211,8 +211,6 @@ async function byCorrelation(
   if (correlated.length) await run.correlated([...new Set(correlated.map((m) => m.correlationId!))], correlated.map((m) => m.id));
   if (plain.length) await run.plain(plain);
 }
-
-export const marks = (xs: unknown[]): string => xs.map(() => "?").join(", ");
 
 /** The smallest UUIDv7 of a minute before the oldest of these ids: rows made after them, even by a process whose clock lags a little. */
 function idsFrom(ids: string[]): string {

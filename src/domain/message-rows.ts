@@ -1,4 +1,4 @@
-import { statementChunks, type Sql } from "../db/sql.js";
+import { marks, statementChunks, type Sql } from "../db/sql.js";
 import { isUuid } from "../ids.js";
 import type { Message } from "../generated/prisma/client.js";
 
@@ -46,7 +46,7 @@ export async function insertRows(sql: Sql, rows: Message[]): Promise<void> {
 export async function messagesById(sql: Sql, ids: string[]): Promise<Message[]> {
   const valid = ids.filter(isUuid);
   if (!valid.length) return [];
-  return sql.rows<Message>(`SELECT * FROM messages WHERE id IN (${valid.map(() => "?").join(", ")})`, valid);
+  return sql.rows<Message>(`SELECT * FROM messages WHERE id IN (${marks(valid)})`, valid);
 }
 
 /** A new PENDING message as it will be stored: the defaults every writer shares. */

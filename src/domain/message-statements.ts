@@ -1,6 +1,6 @@
 import type { Message } from "../generated/prisma/client.js";
 import { Grouped } from "../db/grouped.js";
-import type { Sql } from "../db/sql.js";
+import { marks, type Sql } from "../db/sql.js";
 import { claimCondition, type HeldClaim } from "./claims.js";
 import { insertRows, MESSAGE_BY_ID, messagesById } from "./message-rows.js";
 
@@ -80,7 +80,7 @@ export async function recordClaims(sql: Sql, records: ClaimRecord[], read: Read 
     `UPDATE ${MESSAGE_BY_ID} SET state = 'CLAIMED', attempts = attempts + 1,
        claimToken = ${sets[0]!.sql}, claimedBy = ${sets[1]!.sql}, claimKeyId = ${sets[2]!.sql},
        claimedAt = ${sets[3]!.sql}, claimExpiresAt = ${sets[4]!.sql}
-     WHERE id IN (${ids.map(() => "?").join(", ")}) AND state = 'PENDING' AND (expiresAt IS NULL OR expiresAt > ?)`,
+     WHERE id IN (${marks(ids)}) AND state = 'PENDING' AND (expiresAt IS NULL OR expiresAt > ?)`,
     [...sets.flatMap((s) => s.params), ...ids, now],
   );
   const rows = new Map((await read(ids)).map((m) => [m.id, m]));

@@ -1,4 +1,5 @@
 import type { Db } from "../db/client.js";
+import { marks } from "../db/sql.js";
 import type { Message, MessageState, Prisma } from "../generated/prisma/client.js";
 import { isUuid } from "../ids.js";
 import { QueueNotFoundError, ScopeNotFoundError, ValidationError } from "../errors.js";
@@ -125,7 +126,7 @@ export async function depthsFromMariaDb(deps: Pick<Deps, "db" | "clock">, queueI
   const rows = await deps.db.$queryRawUnsafe<{ queueId: string; pending: unknown; claimed: unknown; delayed: unknown }[]>(
     `SELECT queueId, SUM(state = 'PENDING') AS \`pending\`, SUM(state = 'CLAIMED') AS \`claimed\`,
        SUM(state = 'PENDING' AND visibleAt > ?) AS \`delayed\`
-     FROM messages WHERE queueId IN (${queueIds.map(() => "?").join(", ")}) AND state IN ('PENDING', 'CLAIMED') GROUP BY queueId`,
+     FROM messages WHERE queueId IN (${marks(queueIds)}) AND state IN ('PENDING', 'CLAIMED') GROUP BY queueId`,
     new Date(deps.clock()),
     ...queueIds,
   );

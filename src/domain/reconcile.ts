@@ -5,7 +5,7 @@ import { integrityRecord } from "./integrity.js";
 import { servedFromMariaDb } from "./event-log.js";
 import type { Deps } from "./deps.js";
 import { insertRows, MESSAGE_BY_ID } from "./message-rows.js";
-import { statementChunks } from "../db/sql.js";
+import { marks, statementChunks } from "../db/sql.js";
 import { orderScore, type Ordering } from "./ordering.js";
 import { enqueueMessages } from "./pending.js";
 import { isUuid } from "../ids.js";
@@ -244,8 +244,8 @@ export class Reconciler {
                   WHERE queueId = ? AND state = ? AND id > ? ORDER BY id LIMIT ${limit}`,
                 [q.id, state, after],
               ),
-            open: (ids) => openOf(ids, (list, valid, state) => sql.rows(`SELECT id FROM messages WHERE queueId = ? AND state = ? AND id IN (${list})`, [q.id, state, ...valid])),
-            rowsById: (ids) => byIds(ids, (list, valid) => sql.rows<Row>(`SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_BY_ID} WHERE id IN (${list}) AND queueId = ?`, [...valid, q.id])),
+            open: (ids) => openOf(ids, (chunk, state) => sql.rows(`SELECT id FROM messages WHERE queueId = ? AND state = ? AND id IN (${marks(chunk)})`, [q.id, state, ...chunk])),
+            rowsById: (ids) => byIds(ids, (chunk) => sql.rows<Row>(`SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_BY_ID} WHERE id IN (${marks(chunk)}) AND queueId = ?`, [...chunk, q.id])),
           },
         ];
       }
@@ -261,12 +261,12 @@ export class Reconciler {
             [g.id, state, after],
           ),
         open: (ids) =>
-          openOf(ids, (list, valid, state) =>
-            sql.rows(`SELECT messageId AS id FROM deliveries WHERE groupId = ? AND state = ? AND messageId IN (${list})`, [g.id, state, ...valid]),
+          openOf(ids, (chunk, state) =>
+            sql.rows(`SELECT messageId AS id FROM deliveries WHERE groupId = ? AND state = ? AND messageId IN (${marks(chunk)})`, [g.id, state, ...chunk]),
           ),
         rowsById: (ids) =>
-          byIds(ids, (list, valid) =>
-            sql.rows<Row>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.messageId WHERE d.messageId IN (${list}) AND d.groupId = ?`, [...valid, g.id]),
+          byIds(ids, (chunk) =>
+            sql.rows<Row>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.messageId WHERE d.messageId IN (${marks(chunk)}) AND d.groupId = ?`, [...chunk, g.id]),
           ),
       }));
     });
@@ -290,13 +290,13 @@ const DELIVERY_COLUMNS =
   "d.messageId AS id, d.state, d.claimToken, d.claimExpiresAt, d.visibleAt, m.priorityTier, m.priorityScore, m.deadline, m.createdAt";
 
 /**
- * Runs `read` with a placeholder list for the ids that can be message ids. Anything else
- * in Redis has no row (and MariaDB refuses to compare non-ASCII text with the ascii id
- * columns), so it is left out and found "gone".
+ * Runs `read` on the ids that can be message ids, 500 at a time. Anything else in Redis
+ * has no row (and MariaDB refuses to compare non-ASCII text with the ascii id columns),
+ * so it is left out and found "gone".
  */
-async function byIds(ids: string[], read: (placeholders: string, ids: string[]) => Promise<Row[]>): Promise<Row[]> {
+async function byIds(ids: string[], read: (chunk: string[]) => Promise<Row[]>): Promise<Row[]> {
   const out: Row[] = [];
-  for (const chunk of statementChunks(ids.filter(isUuid))) out.push(...(await read(chunk.map(() => "?").join(", "), chunk)));
+  for (const chunk of statementChunks(ids.filter(isUuid))) out.push(...(await read(chunk)));
   return out;
 }
 
@@ -306,11 +306,11 @@ async function byIds(ids: string[], read: (placeholders: string, ids: string[]) 
  * (in_predicate_conversion_threshold) MariaDB turns an IN list into a join and reads the
  * whole (…, state) range, a million entries in a deep queue.
  */
-async function openOf(ids: string[], read: (placeholders: string, ids: string[], state: MessageState) => Promise<{ id: string }[]>): Promise<Set<string>> {
+async function openOf(ids: string[], read: (chunk: string[], state: MessageState) => Promise<{ id: string }[]>): Promise<Set<string>> {
   const open = new Set<string>();
   let left = ids.filter(isUuid);
   for (const state of ["PENDING", "CLAIMED"] as const) {
-    for (const chunk of statementChunks(left)) for (const r of await read(chunk.map(() => "?").join(", "), chunk, state)) open.add(r.id);
+    for (const chunk of statementChunks(left)) for (const r of await read(chunk, state)) open.add(r.id);
     left = left.filter((id) => !open.has(id));
   }
   return open;
