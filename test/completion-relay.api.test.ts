@@ -47,6 +47,58 @@ describe("completion relay", () => {
     await client.dispose();
   });
 
+  it("relays lost completions whose messages a rule then archived, and more than a sweep's page of them", async () => {
+    const scopeId = await createScope(s);
+    const archived = await createQueue(s, scopeId);
+    const rule = await s.gql(`mutation($i: RoutingRuleInput!) { createRoutingRule(input: $i) { id } }`, {
+      i: { scopeId, name: "archive on completion", trigger: "MESSAGE_COMPLETED", sourceQueueId: archived, condition: { field: "messageType", op: "exists" }, action: { type: "ARCHIVE" } },
+    });
+    expect(rule.errors).toBeUndefined();
+    const c = `lost-many-${uniq()}`;
+    const client = s.wsClient();
+    const waiter = subscribe(client, `subscription($c: String!) { messageCompleted(correlationId: $c) { messageId response message { state } } }`, { c });
+    expect(await waiter.quiet(300)).toBe(true);
+    // 2,001 completions (one over the relay's page) lost with their process: 2,000 in a plain queue, one archived by the rule
+    await s.gql(PUBLISH, { i: { queueId: archived, body: {}, correlationId: c, messageType: "archived" } });
+    const first = (await s.gql(CLAIM, { i: { queueId: archived } })).data.claim[0];
+    for (let i = 0; i < 20; i++) {
+      await s.gql(`mutation($is: [PublishInput!]!) { publishBatch(inputs: $is) { duplicate } }`, { is: Array.from({ length: 100 }, () => ({ queueId, body: {}, correlationId: c })) });
+    }
+    // the tests before swept with clocks ahead of real time: the relay starts from here
+    await s.app.deps.scripts.writeMark("completion_relay", Date.now() - 1);
+    const bus = s.app.deps.bus;
+    const publish = bus.publish;
+    bus.publish = async () => {};
+    const ids = [first.id];
+    try {
+      await s.gql(COMPLETE, { i: { messageId: first.id, claimToken: first.claimToken, response: { n: 0 } } });
+      for (let i = 0; i < 20; i++) {
+        const got = (await s.gql(`mutation($i: ClaimInput!) { claim(input: $i) { id claimToken } }`, { i: { queueId, batchSize: 100 } })).data.claim;
+        await s.gql(`mutation($is: [CompleteInput!]!) { completeBatch(inputs: $is) { id } }`, { is: got.map((m: { id: string; claimToken: string }) => ({ messageId: m.id, claimToken: m.claimToken, response: { n: 1 } })) });
+        ids.push(...got.map((m: { id: string }) => m.id));
+      }
+    } finally {
+      bus.publish = publish;
+    }
+    expect(ids).toHaveLength(2001);
+    expect((await s.gql(`query($id: ID!) { message(id: $id) { state } }`, { id: first.id })).data.message.state).toBe("ARCHIVED");
+
+    let relayed = 0;
+    for (let sweep = 0; sweep < 3; sweep++) relayed += await s.sweep("completion_relay", Date.now() + 3000);
+    expect(relayed).toBe(2001);
+    const got = new Map<string, { response: unknown }>();
+    for (let i = 0; i < 2001; i++) {
+      const e = (await waiter.next()).messageCompleted;
+      got.set(e.messageId, e);
+    }
+    expect([...got.keys()].sort()).toEqual([...ids].sort());
+    expect(got.get(first.id)!.response).toEqual({ n: 0 });
+    expect(got.get(ids[1]!)!.response).toEqual({ n: 1 });
+    expect(await waiter.quiet(300)).toBe(true);
+    waiter.close();
+    await client.dispose();
+  });
+
   it("does not resend completions that were published", async () => {
     const c = `ok-${uniq()}`;
     const client = s.wsClient();

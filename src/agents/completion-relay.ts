@@ -1,6 +1,8 @@
+import type { Sql } from "../db/sql.js";
 import type { Deps } from "../domain/deps.js";
-import { EventType, messageEvent } from "../domain/message-events.js";
+import { EventType, onceEventId } from "../domain/message-events.js";
 import { broadcastEvents } from "../domain/emit.js";
+import { messagesById } from "../domain/message-rows.js";
 import type { Agent } from "./agent.js";
 
 /** A completion younger than this may still be on its way from the process that made it. */
@@ -30,24 +32,40 @@ export function completionRelay(deps: Deps): Agent {
       const from = Math.max((await deps.scripts.readMark(NAME)) ?? 0, now - LOOKBACK_MS);
       let until = now - SETTLE_MS;
       if (until <= from) return 0;
-      const rows = await deps.db.message.findMany({
-        where: { finishedAt: { gt: new Date(from), lte: new Date(until) }, state: { in: ["COMPLETED", "ARCHIVED"] }, completedAt: { not: null } },
-        orderBy: { finishedAt: "asc" },
-        take: PAGE,
-      });
-      if (rows.length === PAGE) {
+      const done = await completedIn(deps.sql, from, until);
+      if (done.length === PAGE) {
         // a full page ends before its last millisecond, which the next sweep reads whole
         // (unless the page is all one millisecond: more than PAGE completions in one ms)
-        const last = rows[rows.length - 1]!.finishedAt!.getTime();
+        const last = done[done.length - 1]!.finishedAt.getTime();
         until = last - 1 > from ? last - 1 : last;
       }
-      const events = rows.map((m) => messageEvent(EventType.completed, m, m.completedAt!));
-      const published = await deps.bus.alreadyPublished(events.map((e) => e.eventId));
-      const missing = rows.filter((_, i) => !published[i]);
+      const kept = done.filter((d) => d.finishedAt.getTime() <= until);
+      const published = await deps.bus.alreadyPublished(kept.map((d) => onceEventId(d.id, EventType.completed)));
+      const missing = await messagesById(deps.sql, kept.filter((_, i) => !published[i]).map((d) => d.id));
       for (const m of missing) await broadcastEvents(deps, [m], EventType.completed, m.completedAt!);
       await deps.scripts.writeMark(NAME, until);
       await deps.bus.forgetPublished(now - REMEMBER_MS);
       return missing.length;
     },
   };
+}
+
+type Done = { id: string; finishedAt: Date };
+
+/**
+ * Ids of the completions that finished in (from, until], oldest first, from the
+ * (state, finishedAt) index alone: whole rows are read only for the few never published.
+ * Reading every completion's row through Prisma cost scenario 1 of the benchmark ~5% of
+ * the server's CPU (docs/performance.md). ARCHIVED counts when it was completed first
+ * (a rule triggered by the completion archived it before this sweep looked).
+ */
+function completedIn(sql: Sql, from: number, until: number): Promise<Done[]> {
+  const range = [new Date(from), new Date(until)];
+  return sql.rows<Done>(
+    `(SELECT id, finishedAt FROM messages WHERE state = 'COMPLETED' AND finishedAt > ? AND finishedAt <= ? ORDER BY finishedAt LIMIT ${PAGE})
+     UNION ALL
+     (SELECT id, finishedAt FROM messages WHERE state = 'ARCHIVED' AND finishedAt > ? AND finishedAt <= ? AND completedAt IS NOT NULL ORDER BY finishedAt LIMIT ${PAGE})
+     ORDER BY finishedAt LIMIT ${PAGE}`,
+    [...range, ...range],
+  );
 }

@@ -46,9 +46,9 @@ const ONCE: ReadonlySet<EventTypeName> = new Set([
  * exactly once. Repeatable events (claimed, failed, released) get a fresh id each time.
  */
 export function messageEvent(type: EventTypeName, message: Message, occurredAt: Date): MessageEvent {
-  const name = type.slice("scaiqueue.message.".length);
+  const once = onceEventId(message.id, type);
   return {
-    eventId: ONCE.has(type) ? `${message.id}:${name}` : `${message.id}:${name}:${randomUUID()}`,
+    eventId: ONCE.has(type) ? once : `${once}:${randomUUID()}`,
     type,
     messageId: message.id,
     queueId: message.queueId,
@@ -62,6 +62,9 @@ export function messageEvent(type: EventTypeName, message: Message, occurredAt: 
     message,
   };
 }
+
+/** The id of a message's event that happens at most once (a completion's, say). */
+export const onceEventId = (messageId: string, type: EventTypeName): string => `${messageId}:${type.slice("scaiqueue.message.".length)}`;
 
 const MESSAGE_DATES = ["deadline", "delayUntil", "claimExpiresAt", "createdAt", "claimedAt", "completedAt"] as const;
 
