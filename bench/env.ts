@@ -7,6 +7,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { createConnection } from "mariadb";
 import { Redis } from "ioredis";
+import { parseDatabaseUrl } from "../src/db/connection.js";
 import { sleep } from "./stats.js";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -110,13 +111,7 @@ export async function startServer(ids: RunIds, opts: { profileDir?: string; env?
 
 /** Drops this run's database (the server created it). */
 export async function dropDatabase(ids: RunIds): Promise<void> {
-  const u = new URL(ids.databaseUrl);
-  const conn = await createConnection({
-    host: u.hostname,
-    port: Number(u.port || 3306),
-    user: decodeURIComponent(u.username || "root"),
-    password: decodeURIComponent(u.password),
-  });
+  const conn = await createConnection(parseDatabaseUrl(ids.databaseUrl).server);
   try {
     await conn.query(`DROP DATABASE IF EXISTS \`${ids.database}\``);
   } finally {
@@ -247,8 +242,7 @@ export async function machineInfo(): Promise<Record<string, unknown>> {
   }
   let mariadb = "?";
   try {
-    const u = new URL(DATABASE_URL);
-    const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
+    const conn = await createConnection(parseDatabaseUrl(DATABASE_URL).server);
     const [row] = await conn.query("SELECT VERSION() v, @@innodb_buffer_pool_size bp, @@innodb_flush_log_at_trx_commit f");
     mariadb = `${row.v} (buffer pool ${Math.round(Number(row.bp) / 2 ** 20)} MiB, flush_log_at_trx_commit=${row.f})`;
     await conn.end();
