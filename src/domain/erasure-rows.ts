@@ -240,7 +240,6 @@ export async function systemRecord(
     queueId: queue.id,
     messageType,
     body: body as Message["body"],
-    bodyHash: bodyHash(body),
     causationId: ctx.job.id,
     createdAt: ctx.at,
   });

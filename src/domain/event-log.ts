@@ -2,7 +2,6 @@ import type { Message } from "../generated/prisma/client.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { ScopeNotFoundError, ValidationError } from "../errors.js";
 import type { Actor } from "./actor.js";
-import { bodyHash } from "./canonical-json.js";
 import type { Deps } from "./deps.js";
 import { EventType, type EventTypeName, type MessageEvent } from "./message-events.js";
 import { newMessage } from "./message-rows.js";
@@ -60,7 +59,6 @@ export function eventRows(deps: Pick<Deps, "queues">, events: MessageEvent[], at
         messageType: e.type,
         contentType: EVENT_CONTENT_TYPE,
         body,
-        bodyHash: bodyHash(body),
         correlationId: e.correlationId,
         causationId: e.messageId,
         parentId: e.messageId,

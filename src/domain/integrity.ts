@@ -1,6 +1,5 @@
 import type { Message } from "../generated/prisma/client.js";
 import { uuidv7 } from "../ids.js";
-import { bodyHash } from "./canonical-json.js";
 import type { Deps } from "./deps.js";
 import { newMessage } from "./message-rows.js";
 
@@ -27,7 +26,6 @@ export async function integrityRecord(
     queueId: integrity.id,
     messageType: `scaiqueue.integrity.${kind}`,
     body: full,
-    bodyHash: bodyHash(full),
     correlationId: where.correlationId ?? null,
     causationId: where.causationId ?? null,
     createdAt: at,

@@ -51,10 +51,11 @@ export async function messagesById(sql: Sql, ids: string[]): Promise<Message[]> 
 
 /** A new PENDING message as it will be stored: the defaults every writer shares. */
 export function newMessage(
-  fields: Pick<Message, "id" | "tenantId" | "scopeId" | "queueId" | "body" | "bodyHash" | "createdAt"> & Partial<Message>,
+  fields: Pick<Message, "id" | "tenantId" | "scopeId" | "queueId" | "body" | "createdAt"> & Partial<Message>,
 ): Message {
   return {
     state: "PENDING",
+    bodyHash: null,
     messageType: null,
     contentType: "application/json",
     labels: {},

@@ -97,7 +97,8 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
       queueId: q.id,
       messageType: p.messageType ?? null,
       body: p.body as Message["body"],
-      bodyHash: bodyHash(p.body),
+      // only a replay of a key is compared by body (migration 20261130020000_body_hash_with_key)
+      bodyHash: p.idempotencyKey ? bodyHash(p.body) : null,
       contentType: p.contentType ?? "application/json",
       labels: (p.labels ?? {}) as Message["labels"],
       priorityTier: p.priorityTier ?? "NORMAL",

@@ -1,7 +1,6 @@
 import type { Message, RoutingTrigger } from "../../generated/prisma/client.js";
 import { uuidv7 } from "../../ids.js";
 import { DomainError } from "../../errors.js";
-import { bodyHash } from "../canonical-json.js";
 import type { Deps } from "../deps.js";
 import { integrityRecord } from "../integrity.js";
 import { newMessage } from "../message-rows.js";
@@ -84,7 +83,6 @@ function childOf(m: Message, target: QueueInfo, a: Action, at: Date): Message {
     queueId: target.id,
     messageType: c.messageType,
     body: c.body,
-    bodyHash: bodyHash(c.body),
     contentType: c.contentType,
     labels: c.labels,
     priorityTier: c.priorityTier,
