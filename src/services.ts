@@ -52,6 +52,8 @@ export class Services {
   release = (a: Actor, input: unknown) => release(this.deps, a, input);
   extend = (a: Actor, input: unknown) => extend(this.deps, a, input);
   isFreshClaim = (m: Message) => isFreshClaim(m);
+  /** A message's body as it is now (for events, which do not carry it); null once the row is gone. */
+  bodyOf = async (id: string) => (await this.deps.statements.byId([id]))[0]?.body ?? null;
 
   completionsOf = (a: Actor, correlationId: string) => completionsOf(this.deps, a, correlationId);
   eventsOf = (a: Actor, f: EventFilter) => eventsOf(this.deps, a, f);

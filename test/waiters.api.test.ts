@@ -101,6 +101,30 @@ describe("messageEvents", () => {
     await client.dispose();
   });
 
+  it("gives each event's message as of the event, with its body, labels, dates and response", async () => {
+    const queueId = await createQueue(s, scopeId);
+    const client = s.wsClient();
+    const FULL = `subscription($q: ID) { messageEvents(queueId: $q) { type state response
+      message { id state body labels correlationId attempts claimedBy claimExpiresAt createdAt completedAt response priorityTier queue { id } } } }`;
+    const events = subscribe(client, FULL, { q: queueId });
+    expect(await events.quiet(300)).toBe(true);
+    const c = `full-${uniq()}`;
+    const body = { order: 7, items: [{ sku: "a", qty: 2 }], note: null };
+    const published = (await s.gql(PUBLISH, { i: { queueId, body, correlationId: c, labels: { tier: "gold" }, priorityTier: "HIGH" } })).data.publish.message;
+    const claimed = (await s.gql(`mutation($i: ClaimInput!) { claim(input: $i) { id claimToken } }`, { i: { queueId, consumerId: "worker-1" } })).data.claim[0];
+    await s.gql(COMPLETE, { i: { messageId: claimed.id, claimToken: claimed.claimToken, response: { total: 14 } } });
+    const [p, cl, done] = [await events.next(), await events.next(), await events.next()].map((e) => e.messageEvents);
+    const same = { id: published.id, body, labels: { tier: "gold" }, correlationId: c, priorityTier: "HIGH", queue: { id: queueId } };
+    expect(p).toMatchObject({ type: "scaiqueue.message.published", state: "PENDING", response: null, message: { ...same, state: "PENDING", attempts: 0, claimedBy: null, claimExpiresAt: null, completedAt: null, response: null } });
+    expect(cl).toMatchObject({ type: "scaiqueue.message.claimed", state: "CLAIMED", message: { ...same, state: "CLAIMED", attempts: 1, claimedBy: "worker-1", completedAt: null } });
+    expect(Date.parse(cl.message.claimExpiresAt)).toBeGreaterThan(Date.parse(cl.message.createdAt));
+    expect(done).toMatchObject({ type: "scaiqueue.message.completed", state: "COMPLETED", response: { total: 14 }, message: { ...same, state: "COMPLETED", attempts: 1, claimExpiresAt: null, response: { total: 14 } } });
+    expect(Date.parse(done.message.completedAt)).toBeGreaterThanOrEqual(Date.parse(done.message.createdAt));
+    expect(p.message.createdAt).toBe(done.message.createdAt);
+    events.close();
+    await client.dispose();
+  });
+
   it("needs a filter, and refuses another tenant's queue as not found", async () => {
     const queueId = await createQueue(s, scopeId);
     const client = s.wsClient();

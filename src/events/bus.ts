@@ -1,6 +1,6 @@
 import type { RedisClient } from "../redis/client.js";
 import type { Keys } from "../redis/keys.js";
-import { EventType, reviveEvent, type MessageEvent } from "../domain/message-events.js";
+import { EventType, reviveEvent, toWire, type MessageEvent, type WireEvent } from "../domain/message-events.js";
 
 type Listener = (event: MessageEvent) => void;
 
@@ -30,7 +30,7 @@ export class EventBus {
 
   async publish(tenantId: string, events: MessageEvent[]): Promise<void> {
     if (!events.length) return;
-    await this.publisher.publish(this.keys.events(tenantId), JSON.stringify(events));
+    await this.publisher.publish(this.keys.events(tenantId), JSON.stringify(events.map(toWire)));
     // Completions are noted as delivered to Redis, so the relay can tell which committed
     // ones never were (the process died in between) and send those (completion-relay.ts).
     const completions = events.filter((e) => e.type === EventType.completed);
@@ -96,7 +96,7 @@ export class EventBus {
     if (!l?.size) return;
     let events: MessageEvent[];
     try {
-      events = (JSON.parse(payload) as MessageEvent[]).map(reviveEvent);
+      events = (JSON.parse(payload) as WireEvent[]).map(reviveEvent);
     } catch (err) {
       this.onError(err);
       return;

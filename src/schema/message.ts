@@ -14,7 +14,8 @@ MessageRef.implement({
     queue: t.field({ type: QueueRef, resolve: async (m, _a, ctx) => (await ctx.loaders().queue.load(m.queueId))! }),
     state: t.field({ type: MessageState, resolve: (m) => m.state }),
     messageType: t.exposeString("messageType", { nullable: true }),
-    body: t.field({ type: "JSON", resolve: (m) => m.body }),
+    // undefined on a message carried by an event from another process (message-events.ts)
+    body: t.field({ type: "JSON", resolve: (m, _a, ctx) => (m.body === undefined ? ctx.services.bodyOf(m.id) : m.body) }),
     contentType: t.exposeString("contentType"),
     labels: t.field({ type: "JSON", resolve: (m) => m.labels ?? {} }),
     priorityTier: t.field({ type: PriorityTier, resolve: (m) => m.priorityTier }),
