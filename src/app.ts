@@ -19,6 +19,7 @@ import type { Clock, Deps } from "./domain/deps.js";
 import { Services } from "./services.js";
 import { Journal } from "./domain/journal.js";
 import { MessageStatements } from "./domain/message-statements.js";
+import { StagedEvents } from "./domain/staged-events.js";
 import { SchemaBook } from "./domain/message-schemas.js";
 import { RuleBook } from "./domain/routing/rules.js";
 import { createGraphQL } from "./graphql/yoga.js";
@@ -47,6 +48,8 @@ export function buildApp(
   const db = createDb(config, { onQuery: opts.onQuery });
   const sql = createSqlPool(config, { onQuery: opts.onQuery });
   const statements = new MessageStatements(sql);
+  const clock = opts.clock ?? Date.now;
+  const stagedEvents = new StagedEvents(sql, db, config.agents.archiveAfterMs, clock);
   const redis = createRedis(config);
   const subscriber = createRedis(config, { subscriber: true });
   const keys = createKeys(config.redis.keyPrefix);
@@ -59,9 +62,10 @@ export function buildApp(
     queues: new QueueDirectory(db),
     rules: new RuleBook(db),
     schemas: new SchemaBook(db),
-    journal: new Journal(sql, statements.insert, (err) => log.error({ err }, "journal write failed")),
+    stagedEvents,
+    journal: new Journal(sql, stagedEvents.insert, (err) => log.error({ err }, "journal write failed")),
     log,
-    clock: opts.clock ?? Date.now,
+    clock,
     limits: { messageBytes: config.limits.messageBytes },
     retry: config.retry,
     random: Math.random,

@@ -5,7 +5,7 @@ import type { Deps } from "./domain/deps.js";
 import type { ApiKeyLifecycle } from "./domain/api-key-lifecycle.js";
 import { claim, isFreshClaim } from "./domain/claim.js";
 import { complete } from "./domain/complete.js";
-import { getMessage, listMessages, depthOfQueue, depthsFromMariaDb, queueDepth, type MessageFilter, type QueueDepth } from "./domain/messages.js";
+import { getMessage, listMessages, depthOfQueue, depthOfEvents, queueDepth, type MessageFilter, type QueueDepth } from "./domain/messages.js";
 import { servedFromMariaDb } from "./domain/event-log.js";
 import { publish } from "./domain/publish.js";
 import { createQueue, getQueue, changeQueueState } from "./domain/queues.js";
@@ -41,10 +41,15 @@ export class Services {
   changeQueueState = (a: Actor, id: string, action: LifecycleAction) => changeQueueState(this.deps, a, id, action);
   queueDepth = (a: Actor, queueId: string, consumerGroup?: string | null) => queueDepth(this.deps, a, queueId, consumerGroup);
   /** A queue's depth inside a listing: Redis-served queues one by one, the others batched. */
-  depthOf = (q: Queue, loaders: Loaders) => (servedFromMariaDb(q) ? loaders.depthFromMariaDb.load(q.id) : depthOfQueue(this.deps, q));
+  depthOf = (q: Queue, loaders: Loaders) => (servedFromMariaDb(q) ? loaders.depthOfEvents.load(q.id) : depthOfQueue(this.deps, q));
 
   message = (a: Actor, id: string) => getMessage(this.deps.db, a, id);
-  messages = (a: Actor, f: MessageFilter) => listMessages(this.deps.db, a, f);
+  messages = async (a: Actor, f: MessageFilter) => {
+    // a listing of an `_events` queue includes its staged events (the other listings leave `_events` out)
+    const q = f.queueId ? await this.deps.queues.get(a.tenantId, f.queueId).catch(() => null) : null;
+    if (q && servedFromMariaDb(q)) await this.deps.stagedEvents.materialize([q.id]);
+    return listMessages(this.deps.db, a, f);
+  };
   publish = (a: Actor, inputs: unknown[], prefix: "input" | "inputs") => publish(this.deps, a, inputs, prefix);
   claim = (a: Actor, input: unknown) => claim(this.deps, a, input);
   complete = (a: Actor, inputs: unknown[], prefix: "input" | "inputs") => complete(this.deps, a, inputs, prefix);
@@ -97,7 +102,7 @@ export class Services {
   loaders(tenantId: string) {
     const db = this.deps.db;
     return {
-      depthFromMariaDb: new DataLoader<string, QueueDepth>((ids) => depthsFromMariaDb(this.deps, ids)),
+      depthOfEvents: new DataLoader<string, QueueDepth>((ids) => depthOfEvents(this.deps, ids)),
       scope: new DataLoader<string, Scope | null>(async (ids) => {
         const rows = await db.scope.findMany({ where: { id: { in: [...ids] }, tenantId } });
         const by = new Map(rows.map((r) => [r.id, r]));

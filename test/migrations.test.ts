@@ -279,13 +279,14 @@ describe("listMigrations and ensureDatabase", () => {
     expect(row).toEqual({ cs: "utf8mb4", co: "utf8mb4_unicode_ci" });
   });
 
-  it("keeps the ids of the hot tables ascii_bin, which Prisma does not model (migration ascii_ids)", async () => {
+  it("keeps the ids of the hot tables ascii_bin, which Prisma does not model (migrations ascii_ids, event_log)", async () => {
     const rows: { t: string; c: string }[] = await conn.query(
       "SELECT TABLE_NAME t, COLUMN_NAME c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND COLLATION_NAME = 'ascii_bin' ORDER BY t, c",
       [db],
     );
     expect(rows.map((r) => `${r.t}.${r.c}`)).toEqual([
       "deliveries.claimKeyId", "deliveries.claimToken", "deliveries.messageId", "deliveries.queueId", "deliveries.tenantId",
+      "event_log.id", "event_log.queueId", "event_log.scopeId", "event_log.tenantId",
       "messages.bodyHash", "messages.claimKeyId", "messages.claimToken", "messages.id", "messages.parentId", "messages.queueId",
       "messages.scopeId", "messages.tenantId",
     ]);

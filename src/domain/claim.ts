@@ -61,7 +61,7 @@ export async function claim(deps: Deps, actor: Actor, input: unknown): Promise<M
   const claimed = groupId
     ? await withRedis(deps, () => claimForGroup(deps, q, groupId, claim), () => claimForGroupFromMariaDb(deps, q, groupId, claim))
     : servedFromMariaDb(q)
-      ? await claimFromMariaDb(deps, q, claim)
+      ? await deps.stagedEvents.materialize([q.id]).then(() => claimFromMariaDb(deps, q, claim))
       : await withRedis(deps, () => claimThroughRedis(deps, q, claim), () => claimFromMariaDb(deps, q, claim));
   for (const m of claimed) freshClaims.add(m);
   await emit(deps, claimed, EventType.claimed, new Date(now));

@@ -6,6 +6,7 @@ import type { Logger } from "../logger.js";
 import type { Journal } from "./journal.js";
 import type { MessageStatements } from "./message-statements.js";
 import type { SchemaBook } from "./message-schemas.js";
+import type { StagedEvents } from "./staged-events.js";
 import type { QueueDirectory } from "./queue-directory.js";
 import type { RuleBook } from "./routing/rules.js";
 
@@ -31,6 +32,8 @@ export type Deps = {
   rules: RuleBook;
   /** compiled message schemas */
   schemas: SchemaBook;
+  /** `_events` messages staged in event_log until their queue is read */
+  stagedEvents: StagedEvents;
   /** audit entries and `_events` copies, group-committed */
   journal: Journal;
   log: Pick<Logger, "error" | "warn">;

@@ -67,6 +67,8 @@ export async function runErasures(deps: Deps, now: number, opts: EraserOptions =
 
 async function advance(deps: Deps, job: ErasureJob, at: Date, batchSize: number, budget: number): Promise<{ batches: number; erased: number }> {
   const system = await deps.db.queue.findMany({ where: { scopeId: job.scopeId, system: true }, select: { id: true, slug: true } });
+  // the scope's staged `_events` messages carry failure reasons too: erase them as rows
+  await deps.stagedEvents.materialize([system.find((q) => q.slug === EVENTS_QUEUE)!.id]);
   const ctx: Ctx = {
     deps,
     job,

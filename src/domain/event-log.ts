@@ -73,11 +73,12 @@ export function eventRows(deps: Pick<Deps, "queues">, events: MessageEvent[], at
  * read back from the scope's `_events` queue. Each event's `message` is the message as
  * it is now (the log keeps only ids and states, so erasing a body erases it everywhere).
  */
-export async function trace(deps: Pick<Deps, "db" | "queues">, actor: Actor, scopeId: string, correlationId: string): Promise<MessageEvent[]> {
+export async function trace(deps: Pick<Deps, "db" | "queues" | "stagedEvents">, actor: Actor, scopeId: string, correlationId: string): Promise<MessageEvent[]> {
   if (!correlationId || correlationId.length > 128) throw new ValidationError([{ field: "correlationId", message: "must be 1 to 128 characters" }]);
   const scope = isUuid(scopeId) ? await deps.db.scope.findFirst({ where: { id: scopeId, tenantId: actor.tenantId }, select: { id: true } }) : null;
   if (!scope) throw new ScopeNotFoundError();
   const log = await deps.queues.systemQueue(scope.id, EVENTS_QUEUE);
+  await deps.stagedEvents.materialize([log.id]);
   const rows = await deps.db.message.findMany({
     where: { tenantId: actor.tenantId, correlationId, queueId: log.id },
     orderBy: { id: "asc" },

@@ -24,8 +24,8 @@ const AUDIT_COLUMNS = [
 
 /**
  * The after-the-fact records of operations: audit entries and the `_events` copies of
- * message events. Writes are group-committed (the `_events` rows with the other message
- * inserts of the moment), and the callers await them, so an answered mutation has its
+ * message events (staged in event_log, staged-events.ts). Writes are group-committed,
+ * and the callers await them, so an answered mutation has its
  * audit entry. A failed write is logged, not thrown: the operation it records has
  * already committed and must not be answered as failed.
  */
@@ -35,7 +35,7 @@ export class Journal {
 
   constructor(
     sql: Sql,
-    private readonly insertMessages: Grouped<Message, void>,
+    private readonly stageEvents: Grouped<Message, void>,
     private readonly onError: (err: unknown) => void,
   ) {
     this.audit = new Grouped<AuditRow, void>(async (rows) => {
@@ -47,7 +47,7 @@ export class Journal {
   append(records: { events?: Message[]; audit?: AuditRow[] }): Promise<void> {
     if (!records.events?.length && !records.audit?.length) return Promise.resolve();
     const written = Promise.all([
-      this.insertMessages.submit(records.events ?? []),
+      this.stageEvents.submit(records.events ?? []),
       this.audit.submit(records.audit ?? []),
     ]).then(
       () => undefined,

@@ -66,7 +66,7 @@ export type QueueDepth = { pending: number; claimed: number; delayed: number };
 
 /** Read from the queue's Redis sets in one atomic step, so the three numbers agree. */
 export async function queueDepth(
-  deps: Pick<Deps, "scripts" | "queues" | "db" | "clock">,
+  deps: Pick<Deps, "scripts" | "queues" | "db" | "clock" | "stagedEvents">,
   actor: Actor,
   queueId: string,
   consumerGroup?: string | null,
@@ -80,11 +80,11 @@ export async function queueDepth(
  * without a group the sum over its groups (each message counted once per group).
  */
 export async function depthOfQueue(
-  deps: Pick<Deps, "scripts" | "db" | "clock">,
+  deps: Pick<Deps, "scripts" | "db" | "clock" | "stagedEvents">,
   q: Pick<QueueInfo, "id" | "scopeId" | "consumerMode" | "system" | "slug">,
   consumerGroup?: string | null,
 ): Promise<QueueDepth> {
-  if (servedFromMariaDb(q)) return depthFromMariaDb(deps, q.id);
+  if (servedFromMariaDb(q)) return depthOfEvents(deps, [q.id]).then((d) => d[0]!);
   if (q.consumerMode !== "BROADCAST") return depthOf(deps, q.scopeId, q.id);
   const groups = await deps.db.consumerGroup.findMany({ where: { queueId: q.id, ...(consumerGroup ? { name: consumerGroup } : {}) } });
   const each = await Promise.all(groups.map((g) => depthOf(deps, q.scopeId, q.id, g.id)));
@@ -118,11 +118,17 @@ async function depthFromMariaDb(deps: Pick<Deps, "db" | "clock">, queueId: strin
   return { pending, claimed, delayed };
 }
 
+/** `_events` queues' depths, their staged events counted in (moved into `messages` first). */
+export async function depthOfEvents(deps: Pick<Deps, "db" | "clock" | "stagedEvents">, queueIds: readonly string[]): Promise<QueueDepth[]> {
+  await deps.stagedEvents.materialize(queueIds);
+  return depthsFromMariaDb(deps, queueIds);
+}
+
 /**
  * Queue depths counted in MariaDB, one grouped statement for any number of queues:
  * the `_events` queues always (listings batch them), other queues while Redis is down.
  */
-export async function depthsFromMariaDb(deps: Pick<Deps, "db" | "clock">, queueIds: readonly string[]): Promise<QueueDepth[]> {
+async function depthsFromMariaDb(deps: Pick<Deps, "db" | "clock">, queueIds: readonly string[]): Promise<QueueDepth[]> {
   const rows = await deps.db.$queryRawUnsafe<{ queueId: string; pending: unknown; claimed: unknown; delayed: unknown }[]>(
     `SELECT queueId, SUM(state = 'PENDING') AS \`pending\`, SUM(state = 'CLAIMED') AS \`claimed\`,
        SUM(state = 'PENDING' AND visibleAt > ?) AS \`delayed\`

@@ -97,7 +97,7 @@ const DEPTH_EVERY_MS = 100;
  * one read at most DEPTH_EVERY_MS later, and only a changed depth is sent.
  */
 export async function depthChangesOf(
-  deps: Pick<Deps, "db" | "bus" | "scripts" | "queues" | "clock">,
+  deps: Pick<Deps, "db" | "bus" | "scripts" | "queues" | "clock" | "stagedEvents">,
   actor: Actor,
   queueId: string,
 ): Promise<AsyncIterableIterator<QueueDepth>> {
