@@ -115,11 +115,11 @@ describe("npm run bench", () => {
       const out = JSON.parse(readFileSync(file, "utf8")) as { database: string; results: { statement: string; rows: number; mariadbCpuUsPerRow: number }[] };
       expect(out.results.map((r) => r.statement)).toEqual([
         "INSERT a published message",
-        "INSERT an `_events` message (as now)",
+        "INSERT an `_events` message into messages (a publish's)",
         "UPDATE to CLAIMED",
         "UPDATE to COMPLETED",
         "SELECT * by id",
-        "INSERT into a slim event_log (proposed)",
+        "INSERT a staged `_events` message into event_log (the later events)",
       ]);
       for (const r of out.results) expect(r.rows).toBe(1000);
       expect(stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| statement"))).toHaveLength(6);

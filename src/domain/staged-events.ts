@@ -34,7 +34,7 @@ export class StagedEvents {
     private readonly clock: () => number,
   ) {
     this.insert = new Grouped<Message, void>(async (rows) => {
-      for (const chunk of statementChunks(rows)) await retried(() => stage(sql, chunk));
+      for (const chunk of statementChunks(rows)) await retried(() => stageRows(sql, chunk));
       return rows.map(() => undefined);
     });
   }
@@ -79,7 +79,8 @@ export class StagedEvents {
   }
 }
 
-async function stage(sql: Sql, rows: Message[]): Promise<void> {
+/** INSERTs `_events` rows (as eventRows builds them) into event_log. */
+export async function stageRows(sql: Sql, rows: Message[]): Promise<void> {
   await sql.exec(
     `INSERT INTO event_log (${STAGED.map((c) => `\`${c}\``).join(", ")}) VALUES ${rows.map(() => `(${marks(STAGED)})`).join(", ")}`,
     rows.flatMap((r) => STAGED.map((c) => (c === "body" ? JSON.stringify(r.body) : r[c]))),
