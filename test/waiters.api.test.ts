@@ -77,6 +77,40 @@ describe("messageCompleted", () => {
     late.close();
     await client.dispose();
   });
+
+  it("gives late waiters subscribing at once each their own chain's completions, also across tenants with the same correlation id", async () => {
+    const other = await startTestServer({}, { peerOf: s });
+    const otherKey = await s.newKey(`tenant-${uniq()}`);
+    const otherQueue = await createQueue(s, await createScope(s, otherKey), {}, otherKey);
+    const queueId = await createQueue(s, scopeId);
+    const chains = Array.from({ length: 30 }, () => `late-${uniq()}`);
+    const done = new Map<string, string[]>();
+    for (const [i, c] of chains.entries()) {
+      for (let n = 0; n < 1 + (i % 3); n++) {
+        const m = await publishAndClaim(queueId, c);
+        await s.gql(COMPLETE, { i: { messageId: m.id, claimToken: m.claimToken } });
+        done.set(c, [...(done.get(c) ?? []), m.id]);
+      }
+    }
+    // the other tenant's message with the first chain's correlation id
+    await s.gql(PUBLISH, { i: { queueId: otherQueue, body: {}, correlationId: chains[0] } }, otherKey);
+    const theirs = (await s.gql(CLAIM, { i: { queueId: otherQueue } }, otherKey)).data.claim[0];
+    await s.gql(COMPLETE, { i: { messageId: theirs.id, claimToken: theirs.claimToken } }, otherKey);
+
+    const client = other.wsClient();
+    const waiters = chains.map((c) => subscribe(client, COMPLETED, { c }));
+    for (const [i, c] of chains.entries()) {
+      const got: string[] = [];
+      for (let n = 0; n < done.get(c)!.length; n++) got.push((await waiters[i]!.next()).messageCompleted.messageId);
+      expect(got).toEqual(done.get(c));
+    }
+    for (const w of waiters) {
+      expect(await w.quiet(50)).toBe(true);
+      w.close();
+    }
+    await client.dispose();
+    await other.stop();
+  });
 });
 
 describe("messageEvents", () => {
