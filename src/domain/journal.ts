@@ -65,9 +65,8 @@ export class Journal {
 }
 
 async function insertAudit(sql: Sql, rows: AuditRow[]): Promise<void> {
-  await sql.exec(
-    `INSERT INTO audit_entries (${AUDIT_COLUMNS.map((c) => `\`${c}\``).join(", ")})
-     VALUES ${rows.map(() => `(${AUDIT_COLUMNS.map(() => "?").join(", ")})`).join(", ")}`,
-    rows.flatMap((r) => AUDIT_COLUMNS.map((c) => (c === "details" ? (r.details == null ? null : JSON.stringify(r.details)) : r[c]))),
+  await sql.insert(
+    `INSERT INTO audit_entries (${AUDIT_COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES`,
+    rows.map((r) => AUDIT_COLUMNS.map((c) => (c === "details" ? (r.details == null ? null : JSON.stringify(r.details)) : r[c]))),
   );
 }

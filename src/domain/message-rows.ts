@@ -16,7 +16,6 @@ const COLUMNS = [
 export const MESSAGE_BY_ID = "messages FORCE INDEX (PRIMARY)";
 
 const JSON_COLUMNS = new Set(["body", "labels", "hitlSpec"]);
-const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => "?").join(", ")})`;
 
 /**
  * Inserts new message rows with multi-row INSERTs (500 rows each). A row whose
@@ -25,16 +24,15 @@ const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => "?").join(", ")})`;
  */
 export async function insertRows(sql: Sql, rows: Message[]): Promise<void> {
   for (const chunk of statementChunks(rows)) {
-    const params = chunk.flatMap((r) =>
-      COLUMNS.map((c) => {
-        const v = r[c];
-        return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
-      }),
-    );
-    await sql.exec(
-      `INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES ${chunk.map(() => ROW_PLACEHOLDERS).join(", ")}
-       ON DUPLICATE KEY UPDATE id = id`,
-      params,
+    await sql.insert(
+      `INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES`,
+      chunk.map((r) =>
+        COLUMNS.map((c) => {
+          const v = r[c];
+          return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
+        }),
+      ),
+      "ON DUPLICATE KEY UPDATE id = id",
     );
   }
 }

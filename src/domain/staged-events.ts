@@ -81,8 +81,8 @@ export class StagedEvents {
 
 /** INSERTs `_events` rows (as eventRows builds them) into event_log. */
 export async function stageRows(sql: Sql, rows: Message[]): Promise<void> {
-  await sql.exec(
-    `INSERT INTO event_log (${STAGED.map((c) => `\`${c}\``).join(", ")}) VALUES ${rows.map(() => `(${marks(STAGED)})`).join(", ")}`,
-    rows.flatMap((r) => STAGED.map((c) => (c === "body" ? JSON.stringify(r.body) : r[c]))),
+  await sql.insert(
+    `INSERT INTO event_log (${STAGED.map((c) => `\`${c}\``).join(", ")}) VALUES`,
+    rows.map((r) => STAGED.map((c) => (c === "body" ? JSON.stringify(r.body) : r[c]))),
   );
 }
