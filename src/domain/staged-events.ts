@@ -3,6 +3,7 @@ import { Grouped } from "../db/grouped.js";
 import { marks, sqlOf, statementChunks, type Sql } from "../db/sql.js";
 import type { Message } from "../generated/prisma/client.js";
 import { EVENT_CONTENT_TYPE } from "./event-log.js";
+import { JOURNAL_WRITES_IN_FLIGHT } from "./journal.js";
 import { retried } from "./message-statements.js";
 
 /** What an `_events` message has beyond the defaults of a new message: all event_log keeps. */
@@ -36,7 +37,7 @@ export class StagedEvents {
     this.insert = new Grouped<Message, void>(async (rows) => {
       for (const chunk of statementChunks(rows)) await retried(() => stageRows(sql, chunk));
       return rows.map(() => undefined);
-    });
+    }, JOURNAL_WRITES_IN_FLIGHT);
   }
 
   /**
