@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { createConnection } from "mariadb";
@@ -41,28 +40,21 @@ export type ServerProc = {
   stop(): Promise<void>;
 };
 
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 /**
- * Starts `src/main.ts` as its own Node process (what `npm start` runs), on a free port
- * with this run's database, key prefix and bootstrap key; resolves once /readyz is 200.
+ * Starts `src/main.ts` as its own Node process (what `npm start` runs), on a port it picks
+ * (PORT=0, told over IPC) with this run's database, key prefix and bootstrap key;
+ * resolves once /readyz is 200. A port picked free here first was once taken by another
+ * process before the server bound it (seen in `npm test`, files run in parallel).
  * `profileDir` adds --cpu-prof (the profile is written when the process exits).
  */
 export async function startServer(ids: RunIds, opts: { profileDir?: string; env?: Record<string, string> } = {}): Promise<ServerProc> {
-  const port = await freePort();
   const prof = opts.profileDir ? ["--cpu-prof", "--cpu-prof-dir", opts.profileDir] : [];
   const child = spawn(process.execPath, ["--import", "tsx", ...prof, "src/main.ts"], {
     cwd: ROOT,
     env: {
       ...process.env,
       NODE_OPTIONS: "",
-      PORT: String(port),
+      PORT: "0",
       HOST: "127.0.0.1",
       DATABASE_URL: ids.databaseUrl,
       REDIS_URL,
@@ -74,14 +66,15 @@ export async function startServer(ids: RunIds, opts: { profileDir?: string; env?
       WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: "100000",
       ...opts.env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
   let out = "";
   const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
   const exited = once(child, "exit");
-  const base = `http://127.0.0.1:${port}`;
+  let port = 0;
+  child.on("message", (m: { serving?: number }) => (port = m.serving ?? port));
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${out}`);
@@ -89,10 +82,12 @@ export async function startServer(ids: RunIds, opts: { profileDir?: string; env?
       child.kill("SIGKILL");
       throw new Error(`server not ready in 60 s:\n${out}`);
     }
-    const ok = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ok = port > 0 && (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false));
     if (ok) break;
     await sleep(100);
   }
+  child.disconnect(); // the IPC channel would keep this process alive
+  const base = `http://127.0.0.1:${port}`;
   return {
     pid: child.pid!,
     url: `${base}/graphql`,

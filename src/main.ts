@@ -25,6 +25,9 @@ if (cluster.isPrimary && config.webConcurrency > 1) {
   const app = buildApp(config, log);
   const port = await app.start();
   log.info({ port, graphql: `http://localhost:${port}/graphql` }, "ScaiQueue GraphQL is serving");
+  // A parent that started this process with an IPC channel (the benchmark, with PORT=0)
+  // learns the port it got: a port picked free beforehand can be taken by someone else.
+  if (process.send && !cluster.isWorker) process.send({ serving: port });
 
   const shutdown = (signal: NodeJS.Signals) => {
     log.info({ signal }, "shutting down");
