@@ -30,13 +30,19 @@ export function superviseWorkers(config: Config, log: Logger): void {
   }));
   let stopping = false;
   let failed = false;
+  let portTold = false;
 
   const fork = (slot: Slot) => {
     slot.timer = null;
     slot.startedAt = Date.now();
     const worker = cluster.fork();
     slot.worker = worker;
-    worker.on("listening", () => log.info({ worker: worker.process.pid }, "worker serving"));
+    worker.on("listening", (address) => {
+      log.info({ worker: worker.process.pid }, "worker serving");
+      // as main.ts does for one process: the workers share one port, PORT=0 included
+      if (process.send && !portTold) process.send({ serving: address.port });
+      portTold = true;
+    });
     worker.on("exit", (code, signal) => exited(slot, worker, code, signal));
   };
 

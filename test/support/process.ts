@@ -27,32 +27,36 @@ export type ServiceProcess = {
 /**
  * Runs `src/main.ts` (what `npm start` runs after generating the client) as its own
  * process: node itself with tsx's loader, not the tsx wrapper, so that a SIGKILL hits
- * the server and not a parent that would leave it running.
+ * the server and not a parent that would leave it running. It binds a port of its own
+ * choosing (PORT=0) and tells it over IPC (main.ts, supervisor.ts): a port picked free
+ * here first can be taken by a process of another test file before the server binds it.
  */
 export async function startServiceProcess(
   env: Record<string, string>,
   opts: { readyWithinMs?: number } = {},
 ): Promise<ServiceProcess> {
-  const port = await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = once(child, "exit").then(([code]) => code as number | null);
+  let port = 0;
+  child.on("message", (m: { serving?: number }) => (port = m.serving ?? port));
   const deadline = Date.now() + (opts.readyWithinMs ?? 30_000);
   for (;;) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`service did not start:\n${out}`);
     }
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    const ready = port > 0 && (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false));
     if (ready) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  child.disconnect(); // the IPC channel would keep the test's process waiting on it
   return { child, port, url: `http://127.0.0.1:${port}/graphql`, output: () => out, exited };
 }
 
