@@ -33,9 +33,9 @@ const AUDIT_COLUMNS = [
 /**
  * The after-the-fact records of operations: audit entries and the `_events` copies of
  * message events (staged in event_log, staged-events.ts). Writes are group-committed,
- * and the callers await them, so an answered mutation has its
- * audit entry. A failed write is logged, not thrown: the operation it records has
- * already committed and must not be answered as failed.
+ * and the callers await them, so an answered mutation has its audit entry. A failed
+ * write is logged, not thrown: the operation it records has already committed and must
+ * not be answered as failed.
  */
 export class Journal {
   private readonly audit: Grouped<AuditRow, void>;
