@@ -44,12 +44,7 @@ export class Services {
   depthOf = (q: Queue, loaders: Loaders) => (servedFromMariaDb(q) ? loaders.depthOfEvents.load(q.id) : depthOfQueue(this.deps, q));
 
   message = (a: Actor, id: string) => getMessage(this.deps.db, a, id);
-  messages = async (a: Actor, f: MessageFilter) => {
-    // a listing of an `_events` queue includes its staged events (the other listings leave `_events` out)
-    const q = f.queueId ? await this.deps.queues.get(a.tenantId, f.queueId).catch(() => null) : null;
-    if (q && servedFromMariaDb(q)) await this.deps.stagedEvents.materialize([q.id]);
-    return listMessages(this.deps.db, a, f);
-  };
+  messages = (a: Actor, f: MessageFilter) => listMessages(this.deps, a, f);
   publish = (a: Actor, inputs: unknown[], prefix: "input" | "inputs") => publish(this.deps, a, inputs, prefix);
   claim = (a: Actor, input: unknown) => claim(this.deps, a, input);
   complete = (a: Actor, inputs: unknown[], prefix: "input" | "inputs") => complete(this.deps, a, inputs, prefix);

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createConnection } from "mariadb";
+import { parseDatabaseUrl } from "../src/db/connection.js";
 import { Redis } from "ioredis";
 import { runBench, type BenchResult } from "../bench/bench.js";
 import { parseArgs } from "../bench/args.js";
@@ -17,8 +18,7 @@ const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
 async function databaseExists(name: string): Promise<boolean> {
   expect(name).toMatch(/^sq_bench_[0-9a-f]{8}$/); // the run's own, so "not there" means dropped
-  const u = new URL(DATABASE_URL);
-  const conn = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
+  const conn = await createConnection(parseDatabaseUrl(DATABASE_URL).server);
   try {
     return (await conn.query("SHOW DATABASES LIKE ?", [name])).length > 0;
   } finally {

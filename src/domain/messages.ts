@@ -39,13 +39,21 @@ function decodeCursor(cursor: string): string {
  * Messages in publish order (ids are UUIDv7), a page at a time. Each filter combination
  * has an index that starts with it (see prisma/schema.prisma).
  */
-export async function listMessages(db: Db, actor: Actor, f: MessageFilter): Promise<MessagePage> {
+export async function listMessages(deps: Pick<Deps, "db" | "queues" | "stagedEvents">, actor: Actor, f: MessageFilter): Promise<MessagePage> {
   const first = f.first ?? 50;
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
     throw new ValidationError([{ field: "first", message: `must be 1 to ${MAX_PAGE}` }]);
   }
   if (f.queueId != null && !isUuid(f.queueId)) throw new QueueNotFoundError();
   if (f.scopeId != null && !isUuid(f.scopeId)) throw new ScopeNotFoundError();
+  if (f.queueId != null) {
+    // an `_events` queue's listing includes its staged events (the other listings leave `_events` out)
+    const q = await deps.queues.get(actor.tenantId, f.queueId).catch((err: unknown) => {
+      if (err instanceof QueueNotFoundError) return null; // lists nothing, as any unknown queue
+      throw err;
+    });
+    if (q && servedFromMariaDb(q)) await deps.stagedEvents.materialize([q.id]);
+  }
   const where: Prisma.MessageWhereInput = { tenantId: actor.tenantId };
   if (f.queueId != null) where.queueId = f.queueId;
   else where.contentType = { not: EVENT_CONTENT_TYPE };
@@ -53,7 +61,7 @@ export async function listMessages(db: Db, actor: Actor, f: MessageFilter): Prom
   if (f.correlationId != null) where.correlationId = f.correlationId;
   if (f.state != null) where.state = f.state;
   if (f.after != null) where.id = { gt: decodeCursor(f.after) };
-  const rows = await db.message.findMany({ where, orderBy: { id: "asc" }, take: first + 1 });
+  const rows = await deps.db.message.findMany({ where, orderBy: { id: "asc" }, take: first + 1 });
   const page = rows.slice(0, first);
   return {
     edges: page.map((node) => ({ cursor: encodeCursor(node.id), node })),
