@@ -4,8 +4,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --scenarios 1,2,3,4,5   which scenarios (default all)
   --scale 1               multiplies message counts (0.1 for a quick run)
   --procs 1,2             server processes for scenarios 1–3 (default both)
-  --transports http,ws    transports for scenario 2 (default: both on one
-                          process, graphql-ws only on two)
+  --transports http,ws    transports of scenarios 2 and 3 (default: both on
+                          one process, graphql-ws only on two)
   --s3-rate 500           publish rate of scenario 3 (messages/s)
   --json FILE             write all figures and machine info as JSON
   --profile DIR           run the servers with --cpu-prof, profiles in DIR

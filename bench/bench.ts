@@ -14,7 +14,7 @@ export type BenchOptions = {
   procs: number[];
   /** publish rate of scenario 3, messages/s (default 500) */
   s3Rate?: number;
-  /** transports for scenario 2 (default: HTTP and graphql-ws on one process, graphql-ws on two) */
+  /** transports of scenarios 2 and 3 (default: HTTP and graphql-ws on one process, graphql-ws on two) */
   transports?: ("http" | "ws")[];
   /** skip BullMQ (ours only) */
   noBullmq?: boolean;

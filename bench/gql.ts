@@ -85,7 +85,11 @@ export function wsClient(wsUrl: string, key: string): Client {
 
 /** Mutations and queries over one graphql-ws socket (the protocol's single-result operations). */
 export function wsGql(wsUrl: string, key: string): Gql {
-  const client = wsClient(wsUrl, key);
+  return gqlOver(wsClient(wsUrl, key));
+}
+
+/** Requests over a graphql-ws client that may also carry subscriptions. */
+export function gqlOver(client: Client): Gql {
   return {
     request<T>(query: string, variables?: Record<string, unknown>) {
       return new Promise<T>((resolve, reject) => {

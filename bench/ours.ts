@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import type { Client } from "graphql-ws";
 import { createKeys } from "../src/redis/keys.js";
-import { httpGql, subscribe, wsClient, wsGql, Q, type Claimed, type Gql } from "./gql.js";
+import { gqlOver, httpGql, subscribe, wsClient, wsGql, Q, type Claimed, type Gql } from "./gql.js";
 import type { RoleContext, RoleFn } from "./roles.js";
 import { counter, latencySummary, messageBody, now, sleep, untilDoneOrStalled } from "./stats.js";
 import { cpuMeter } from "./env.js";
@@ -99,11 +99,12 @@ const consumer: RoleFn = async (ctx, p: Target & { total: number; consumers: num
 /**
  * s3 worker, event-driven: listens to the queue's published events over graphql-ws and
  * claims as many as were announced (up to `batch` per claim), completing them at once;
- * a 100 ms poll picks up anything an event did not announce.
+ * a 100 ms poll picks up anything an event did not announce. Over `ws` its claims and
+ * completes share the socket of its subscription, over `http` they are POSTs.
  */
-const eventWorker: RoleFn = async (ctx, p: Target & { total: number; batch: number; loops: number }) => {
-  const gql = httpGql(p.urls[p.urls.length - 1]!, p.key, p.loops);
+const eventWorker: RoleFn = async (ctx, p: Target & { total: number; batch: number; loops: number; transport: Transport }) => {
   const ws = wsClient(p.wsUrls[p.wsUrls.length - 1]!, p.key);
+  const gql = p.transport === "ws" ? gqlOver(ws) : httpGql(p.urls[p.urls.length - 1]!, p.key, p.loops);
   let completed = 0;
   let owed = 0; // announced, not yet claimed
   let active = 0;
@@ -146,11 +147,12 @@ const eventWorker: RoleFn = async (ctx, p: Target & { total: number; batch: numb
 /**
  * s3 producer + waiters: publishes at a steady `rate`, each message with its own
  * correlationId whose messageCompleted subscription was opened `leadMs` earlier;
- * latency = event received − publish sent.
+ * latency = event received − publish sent. Over `ws` the publishes share the waiters'
+ * socket, over `http` they are POSTs.
  */
-const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: number; leadMs: number; warmup: number; tag: string }) => {
-  const gql = httpGql(p.urls[0]!, p.key, 64);
+const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: number; leadMs: number; warmup: number; tag: string; transport: Transport }) => {
   const ws = wsClient(p.wsUrls[0]!, p.key);
+  const gql = p.transport === "ws" ? gqlOver(ws) : httpGql(p.urls[0]!, p.key, 64);
   const sentAt = new Float64Array(p.total);
   const ackMs: number[] = new Array(p.total).fill(NaN); // publish round trip
   const lat: number[] = new Array(p.total).fill(NaN);

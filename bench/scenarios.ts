@@ -118,15 +118,19 @@ export async function planOurs(scenario: number, ctx: OursCtx, transports: ("htt
     return plans;
   }
   if (scenario === 3) {
-    const t = await target();
-    return [{
-      scenario, system: "ours", variant: procs, timeoutMs: 600_000,
-      roles: [
-        role("worker", "eventWorker", { ...t, total: s.s3, batch: 50, loops: 4 }),
-        role("waiters", "latencyProbe", { ...t, total: s.s3, rate: s.s3Rate, leadMs: 250, warmup: Math.floor(s.s3 * 0.05), tag: ctx.tag }),
-      ],
-      summarize: (r) => latency(r, "waiters"),
-    }];
+    const plans: RunPlan[] = [];
+    for (const transport of transports) {
+      const t = await target();
+      plans.push({
+        scenario, system: "ours", variant: `${procs}, ${transport === "http" ? "HTTP" : "graphql-ws"}`, timeoutMs: 600_000,
+        roles: [
+          role("worker", "eventWorker", { ...t, total: s.s3, batch: 50, loops: 4, transport }),
+          role("waiters", "latencyProbe", { ...t, total: s.s3, rate: s.s3Rate, leadMs: 250, warmup: Math.floor(s.s3 * 0.05), tag: ctx.tag, transport }),
+        ],
+        summarize: (r) => latency(r, "waiters"),
+      });
+    }
+    return plans;
   }
   if (scenario === 4) {
     const t = await target();

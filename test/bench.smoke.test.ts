@@ -61,7 +61,8 @@ describe("npm run bench", () => {
       expect(run(n, "bullmq")).toHaveLength(1);
     }
 
-    // 3: each waiter got its completion
+    // 3: each waiter got its completion (ours once per transport: the worker and the publisher on each)
+    expect(run(3, "ours").map((x) => x.variant)).toEqual(["1 proc, HTTP", "1 proc, graphql-ws"]);
     for (const x of [...run(3, "ours"), ...run(3, "bullmq")]) {
       expect(x.figures).toMatchObject({ published: s.s3, delivered: s.s3 });
       for (const p of ["p50", "p95", "p99"]) expect(x.figures[p]).toBeGreaterThan(0);
