@@ -78,7 +78,7 @@ export class Services {
   trace = (a: Actor, scopeId: string, correlationId: string) => trace(this.deps, a, scopeId, correlationId);
   /** Records a successful mutation (called for every one by the AuditPlugin); returns once it is written. */
   audit = (a: Actor, action: string, result: unknown, subject: AuditSubject | undefined, requestId: string) =>
-    this.deps.journal.append({ audit: auditRows(a, action, result, subject, requestId, new Date(this.deps.clock())) });
+    this.deps.journal.audit(auditRows(a, action, result, subject, requestId, new Date(this.deps.clock())));
   schemaOf = (schemaId: string) => this.deps.db.messageSchema.findUnique({ where: { id: schemaId } });
 
   startErasure = (a: Actor, input: unknown) => startErasure(this.deps, a, input);

@@ -90,6 +90,25 @@ describe("staged _events messages", () => {
     expect((await ok(s.gql(DEPTH, { q: events }))).queueDepth).toEqual({ pending: 0, claimed: 900, delayed: 0 });
   });
 
+  it("are written before the mutation that caused them is answered", async () => {
+    const { queueId, events } = await worked(0, `held-${uniq()}`);
+    const [published] = (await ok(s.gql(PUBLISH_BATCH, { is: [{ queueId, body: { n: 1 } }] }))).publishBatch;
+    const [m]: Claimed[] = (await ok(s.gql(CLAIM_IDS, { i: { queueId } }))).claim;
+    expect(await staged(events)).toBe(1);
+    // Another session holds event_log: the completion's staged INSERT waits for it.
+    await conn.query("LOCK TABLES event_log WRITE");
+    let answered = false;
+    const completing = s.gql(COMPLETE_BATCH, { is: [{ messageId: m!.id, claimToken: m!.claimToken }] }).then((r) => ((answered = true), r));
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      expect(answered).toBe(false);
+    } finally {
+      await conn.query("UNLOCK TABLES");
+    }
+    expect((await ok(completing)).completeBatch).toEqual([{ id: published.message.id, state: "COMPLETED" }]);
+    expect(await staged(events)).toBe(2);
+  });
+
   it("arrive ARCHIVED once older than the retention, as the archiver would have left them", async () => {
     // ahead of the wall clock, so the event ids (UUIDv7) carry these stepped times
     const t0 = clock.set(Math.max(clock.now(), Date.now()) + HOUR);

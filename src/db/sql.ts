@@ -18,6 +18,11 @@ export type Sql = {
    * `(?, …)` group, `tail` what follows (ON DUPLICATE KEY …).
    */
   insert(head: string, rows: unknown[][], tail?: string): Promise<void>;
+  /**
+   * A write and then a read of what it wrote, on one connection: the read is sent
+   * without waiting for the write's answer (the driver pipelines), and runs after it.
+   */
+  execThenRows<T>(write: string, writeParams: unknown[], read: string, readParams: unknown[]): Promise<[number, T[]]>;
 };
 
 export type SqlPool = Sql & { end(): Promise<void> };
@@ -69,6 +74,17 @@ export function createSqlPool(config: Pick<Config, "database">, opts: { onQuery?
       onQuery?.(sql);
       await pool.execute(sql, rows.flat());
     },
+    async execThenRows<T>(write: string, writeParams: unknown[], read: string, readParams: unknown[]): Promise<[number, T[]]> {
+      onQuery?.(write);
+      onQuery?.(read);
+      const conn = await pool.getConnection();
+      try {
+        const [w, r] = await Promise.all([conn.query(write, writeParams), conn.query(read, readParams)]);
+        return [(w as { affectedRows: number }).affectedRows, r as T[]];
+      } finally {
+        await conn.release();
+      }
+    },
     end: () => pool.end(),
   };
 }
@@ -80,6 +96,10 @@ export function sqlOf(db: Db): Sql {
     rows: <T>(sql: string, params: unknown[] = []) => db.$queryRawUnsafe<T[]>(sql, ...params),
     async insert(head, rows, tail = "") {
       if (rows.length) await db.$executeRawUnsafe(`${head} ${rows.map((r) => `(${marks(r)})`).join(", ")} ${tail}`, ...rows.flat());
+    },
+    async execThenRows<T>(write: string, writeParams: unknown[], read: string, readParams: unknown[]): Promise<[number, T[]]> {
+      const affected = await db.$executeRawUnsafe(write, ...writeParams);
+      return [affected, await db.$queryRawUnsafe<T[]>(read, ...readParams)];
     },
   };
 }

@@ -23,8 +23,8 @@ export type PreparedEvents = { items: EventItem[]; events: MessageEvent[]; rows:
 export async function emitInOrder(deps: Deps, items: EventItem[], at: Date): Promise<void> {
   if (!items.length) return;
   const prepared = await prepareEvents(deps, items, at);
+  deps.journal.stage(prepared.rows);
   await broadcast(deps, prepared.events);
-  await deps.journal.append({ events: prepared.rows });
   await routeAfterEvents(deps, items, at);
 }
 

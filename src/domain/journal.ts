@@ -32,43 +32,58 @@ const AUDIT_COLUMNS = [
 
 /**
  * The after-the-fact records of operations: audit entries and the `_events` copies of
- * message events (staged in event_log, staged-events.ts). Writes are group-committed,
- * and the callers await them, so an answered mutation has its audit entry. A failed
- * write is logged, not thrown: the operation it records has already committed and must
- * not be answered as failed.
+ * message events (staged in event_log, staged-events.ts). Writes are group-committed.
+ * A mutation is answered only once all its records are written (`audit` waits for
+ * them). A failed write is logged, not thrown: the operation it records has already
+ * committed and must not be answered as failed.
  */
 export class Journal {
-  private readonly audit: Grouped<AuditRow, void>;
+  private readonly auditEntries: Grouped<AuditRow, void>;
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
     sql: Sql,
-    private readonly stageEvents: Grouped<Message, void>,
+    private readonly stagedEvents: Grouped<Message, void>,
     private readonly onError: (err: unknown) => void,
   ) {
-    this.audit = new Grouped<AuditRow, void>(async (rows) => {
+    this.auditEntries = new Grouped<AuditRow, void>(async (rows) => {
       for (const chunk of statementChunks(rows)) await retried(() => insertAudit(sql, chunk));
       return rows.map(() => undefined);
     }, JOURNAL_WRITES_IN_FLIGHT);
   }
 
-  append(records: { events?: Message[]; audit?: AuditRow[] }): Promise<void> {
-    if (!records.events?.length && !records.audit?.length) return Promise.resolve();
-    const written = Promise.all([
-      this.stageEvents.submit(records.events ?? []),
-      this.audit.submit(records.audit ?? []),
-    ]).then(
+  /**
+   * Starts writing events' `_events` rows without waiting for them: they are written
+   * while the operation goes on (pub/sub, routing, its audit entry), which spares each
+   * claim and complete a round trip of waiting. Benchmark: see docs/performance.md.
+   */
+  stage(events: Message[]): void {
+    if (events.length) this.track(this.stagedEvents.submit(events));
+  }
+
+  /**
+   * Writes a mutation's audit entries and waits, with them, for everything staged
+   * before, the `_events` rows of the events the mutation caused among it: so the
+   * mutation is answered once all its records are written.
+   */
+  audit(rows: AuditRow[]): Promise<void> {
+    const written = rows.length ? this.track(this.auditEntries.submit(rows)) : Promise.resolve();
+    return Promise.all([written, ...this.pending]).then(() => undefined);
+  }
+
+  /** Waits until everything appended so far is written (shutdown). */
+  async settled(): Promise<void> {
+    while (this.pending.size) await Promise.all(this.pending);
+  }
+
+  private track(write: Promise<unknown>): Promise<void> {
+    const written = write.then(
       () => undefined,
       (err: unknown) => this.onError(err),
     );
     this.pending.add(written);
     void written.finally(() => this.pending.delete(written));
     return written;
-  }
-
-  /** Waits until everything appended so far is written (shutdown). */
-  async settled(): Promise<void> {
-    while (this.pending.size) await Promise.all(this.pending);
   }
 }
 

@@ -44,8 +44,11 @@ export async function insertRows(sql: Sql, rows: Message[]): Promise<void> {
 export async function messagesById(sql: Sql, ids: string[]): Promise<Message[]> {
   const valid = ids.filter(isUuid);
   if (!valid.length) return [];
-  return sql.rows<Message>(`SELECT * FROM messages WHERE id IN (${marks(valid)})`, valid);
+  return sql.rows<Message>(selectById(valid), valid);
 }
+
+/** The SELECT of whole messages by the ids given as its parameters. */
+export const selectById = (ids: readonly string[]): string => `SELECT * FROM messages WHERE id IN (${marks(ids)})`;
 
 /** A new PENDING message as it will be stored: the defaults every writer shares. */
 export function newMessage(
