@@ -24,7 +24,7 @@ export async function emitInOrder(deps: Deps, items: EventItem[], at: Date): Pro
   if (!items.length) return;
   const prepared = await prepareEvents(deps, items, at);
   deps.journal.stage(prepared.rows);
-  await broadcast(deps, prepared.events);
+  deps.journal.track(broadcast(deps, prepared.events));
   await routeAfterEvents(deps, items, at);
 }
 
@@ -42,7 +42,7 @@ export async function prepareEvents(deps: Deps, items: EventItem[], at: Date): P
 
 /** What follows prepared events whose rows were written with their change: pub/sub and routing. */
 export async function announce(deps: Deps, prepared: PreparedEvents, at: Date): Promise<void> {
-  await broadcast(deps, prepared.events);
+  deps.journal.track(broadcast(deps, prepared.events));
   await routeAfterEvents(deps, prepared.items, at);
 }
 

@@ -62,9 +62,9 @@ export class Journal {
   }
 
   /**
-   * Writes a mutation's audit entries and waits, with them, for everything staged
-   * before, the `_events` rows of the events the mutation caused among it: so the
-   * mutation is answered once all its records are written.
+   * Writes a mutation's audit entries and waits, with them, for everything tracked
+   * before, the `_events` rows and pub/sub of the events the mutation caused among it:
+   * so the mutation is answered once all it caused is written and sent.
    */
   audit(rows: AuditRow[]): Promise<void> {
     const written = rows.length ? this.track(this.auditEntries.submit(rows)) : Promise.resolve();
@@ -76,8 +76,12 @@ export class Journal {
     while (this.pending.size) await Promise.all(this.pending);
   }
 
-  private track(write: Promise<unknown>): Promise<void> {
-    const written = write.then(
+  /**
+   * Work an operation started without waiting for it (its `_events` rows, its events'
+   * pub/sub): the audit step and shutdown wait for it; a failure is logged.
+   */
+  track(work: Promise<unknown>): Promise<void> {
+    const written = work.then(
       () => undefined,
       (err: unknown) => this.onError(err),
     );
