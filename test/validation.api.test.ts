@@ -251,4 +251,27 @@ describe("internal faults", () => {
     }
     expect((await ok(s.gql(DEPTH, { q: fx.queueId }))).queueDepth).toEqual({ pending: 0, claimed: 0, delayed: 0 });
   });
+
+  it("a subscription that fails answers INTERNAL_SERVER_ERROR over graphql-ws, and the server logs it with its request id", async () => {
+    // The waiter's catch-up read fails, as a MariaDB pool timeout under overload would.
+    const secret = new Error("pool timeout: failed to retrieve a connection from 10.9.8.7 after 10000ms");
+    const spy = vi.spyOn(s.app.deps.sql, "rows").mockImplementationOnce(() => Promise.reject(secret));
+    const logged = vi.spyOn(s.app.deps.log, "error");
+    const ws = s.wsClient();
+    try {
+      const errors = await new Promise((resolve) => {
+        ws.subscribe(
+          { query: `subscription { messageCompleted(correlationId: "fault-${uniq()}") { messageId } }` },
+          { next: (r) => resolve(r.errors), error: resolve, complete: () => resolve("completed without an error") },
+        );
+      });
+      expect(errors).toEqual([expect.objectContaining({ message: "Unexpected error.", extensions: { code: "INTERNAL_SERVER_ERROR" } })]);
+      expect(JSON.stringify(errors)).not.toContain("10.9.8.7");
+      expect(logged).toHaveBeenCalledWith(expect.objectContaining({ requestId: expect.any(String), err: secret }), "unexpected error");
+    } finally {
+      spy.mockRestore();
+      logged.mockRestore();
+      await ws.dispose();
+    }
+  });
 });

@@ -42,6 +42,13 @@ function useErrorLogging(log: Logger): Plugin<Context> {
         if (!(Symbol.asyncIterator in result)) report(args.contextValue as Context, result.errors);
       },
     }),
+    // a subscription fails when it starts (its result) or later (an event's result)
+    onSubscribe: ({ args }) => ({
+      onSubscribeResult: ({ result }) => {
+        if (!(Symbol.asyncIterator in result)) return report(args.contextValue as Context, result.errors);
+        return { onNext: ({ result: next }) => report(args.contextValue as Context, next.errors) };
+      },
+    }),
   };
 }
 
