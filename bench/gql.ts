@@ -112,6 +112,30 @@ export function gqlOver(client: Client): Gql {
 }
 
 /**
+ * At most `n` requests of `gql` in flight, the others waiting their turn in order: what
+ * an HTTP agent with `n` sockets does, for a graphql-ws socket, which would otherwise
+ * take every request at once (an overloaded server then lets them wait for MariaDB
+ * connections until the pool's timeout fails them).
+ */
+export function bounded(gql: Gql, n: number): Gql {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async request<T>(query: string, variables?: Record<string, unknown>) {
+      if (active >= n) await new Promise<void>((r) => waiting.push(r));
+      active++;
+      try {
+        return await gql.request<T>(query, variables);
+      } finally {
+        active--;
+        waiting.shift()?.();
+      }
+    },
+    close: () => gql.close(),
+  };
+}
+
+/**
  * Subscribes and calls `onData` with each payload; answers the unsubscribe function.
  * Errors go to `onError` (a refused or broken subscription must not pass silently).
  */

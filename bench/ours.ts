@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import type { Client } from "graphql-ws";
 import { createKeys } from "../src/redis/keys.js";
-import { gqlOver, httpGql, subscribe, wsClient, wsGql, Q, type Claimed, type Gql } from "./gql.js";
+import { bounded, gqlOver, httpGql, subscribe, wsClient, wsGql, Q, type Claimed, type Gql } from "./gql.js";
 import type { RoleContext, RoleFn } from "./roles.js";
 import { counter, latencySummary, messageBody, now, sleep, untilDoneOrStalled } from "./stats.js";
 import { cpuMeter } from "./env.js";
@@ -148,11 +148,11 @@ const eventWorker: RoleFn = async (ctx, p: Target & { total: number; batch: numb
  * s3 producer + waiters: publishes at a steady `rate`, each message with its own
  * correlationId whose messageCompleted subscription was opened `leadMs` earlier;
  * latency = event received − publish sent. Over `ws` the publishes share the waiters'
- * socket, over `http` they are POSTs.
+ * socket, over `http` they are POSTs; 64 at most in flight either way.
  */
 const latencyProbe: RoleFn = async (ctx, p: Target & { total: number; rate: number; leadMs: number; warmup: number; tag: string; transport: Transport }) => {
   const ws = wsClient(p.wsUrls[0]!, p.key);
-  const gql = p.transport === "ws" ? gqlOver(ws) : httpGql(p.urls[0]!, p.key, 64);
+  const gql = p.transport === "ws" ? bounded(gqlOver(ws), 64) : httpGql(p.urls[0]!, p.key, 64);
   const sentAt = new Float64Array(p.total);
   const ackMs: number[] = new Array(p.total).fill(NaN); // publish round trip
   const lat: number[] = new Array(p.total).fill(NaN);

@@ -1,6 +1,7 @@
 // `npm run bench [-- --scenarios 1,3 --scale 0.1 --procs 1,2 --transports http,ws --json FILE --profile DIR --no-bullmq]`
 // Progress goes to stderr, the table to stdout; --json writes every figure plus machine info.
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { runBench } from "./bench.js";
 import { parseArgs, USAGE } from "./args.js";
 import { renderTable } from "./report.js";
@@ -17,6 +18,8 @@ if (opts.help) {
   process.exit(0);
 }
 const { json, help: _help, ...benchOpts } = opts;
+// the file's folder is made now, so a full run is not lost at its end for want of it
+if (json) mkdirSync(dirname(json), { recursive: true });
 try {
   const result = await runBench(benchOpts);
   console.log(renderTable(result.rows));

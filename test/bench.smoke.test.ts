@@ -108,6 +108,22 @@ describe("npm run bench", () => {
     }
   }, 120_000);
 
+  it("npm run bench prints the table and writes --json, making the file's folder", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sq-bench-run-"));
+    try {
+      const file = join(dir, "not", "there", "run.json");
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        "--import", "tsx", "bench/run.ts", "--scenarios", "1", "--scale", "0.002", "--procs", "1", "--no-bullmq", "--json", file,
+      ]);
+      const out = JSON.parse(readFileSync(file, "utf8")) as BenchResult;
+      expect(out.runs.map((r) => [r.scenario, r.system, r.figures.delivered])).toEqual([[1, "ours", out.sizes.s1]]);
+      expect(stdout).toMatch(/^\| 1 durable, batched +\| msg\/s +\| 1 proc /m);
+      expect(await databaseExists(out.resources.database)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it("npm run bench:rows measures every statement kind on its own database and drops it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sq-bench-rows-"));
     try {
