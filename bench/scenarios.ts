@@ -86,7 +86,8 @@ export async function planOurs(scenario: number, ctx: OursCtx, transports: ("htt
       i: { scopeId: ctx.scopeId, slug: `bench-${Math.random().toString(36).slice(2, 10)}`, displayName: "Bench", ...extra },
     })).createQueue.id;
   const conn = { urls: ctx.servers.map((s) => s.url), wsUrls: ctx.servers.map((s) => s.wsUrl), key: ctx.key };
-  const target = async () => ({ ...conn, queueId: await newQueue() });
+  type Target = typeof conn & { queueId: string };
+  const target = async (): Promise<Target> => ({ ...conn, queueId: await newQueue() });
   const procs = `${ctx.servers.length} proc${ctx.servers.length > 1 ? "s" : ""}`;
   const role = (name: string, r: string, params: Record<string, unknown>): RoleSpec => ({ name, module: "ours", role: r, params });
   const s = ctx.sizes;
@@ -102,35 +103,32 @@ export async function planOurs(scenario: number, ctx: OursCtx, transports: ("htt
       summarize: (r) => throughput(r, "producers", "consumers", s.s1),
     }];
   }
-  if (scenario === 2) {
+  /** One plan per transport (scenarios 2 and 3), each on a queue of its own. */
+  const perTransport = async (plan: (t: Target, transport: "http" | "ws") => Pick<RunPlan, "roles" | "summarize">): Promise<RunPlan[]> => {
     const plans: RunPlan[] = [];
     for (const transport of transports) {
-      const t = await target();
-      plans.push({
-        scenario, system: "ours", variant: `${procs}, ${transport === "http" ? "HTTP" : "graphql-ws"}`, timeoutMs: 600_000,
-        roles: [
-          role("producers", "producer", { ...t, total: s.s2, producers: 32, batch: 1, transport }),
-          role("consumers", "consumer", { ...t, total: s.s2, consumers: 32, batch: 1, transport }),
-        ],
-        summarize: (r) => throughput(r, "producers", "consumers", s.s2),
-      });
+      const variant = `${procs}, ${transport === "http" ? "HTTP" : "graphql-ws"}`;
+      plans.push({ scenario, system: "ours", variant, timeoutMs: 600_000, ...plan(await target(), transport) });
     }
     return plans;
+  };
+  if (scenario === 2) {
+    return perTransport((t, transport) => ({
+      roles: [
+        role("producers", "producer", { ...t, total: s.s2, producers: 32, batch: 1, transport }),
+        role("consumers", "consumer", { ...t, total: s.s2, consumers: 32, batch: 1, transport }),
+      ],
+      summarize: (r) => throughput(r, "producers", "consumers", s.s2),
+    }));
   }
   if (scenario === 3) {
-    const plans: RunPlan[] = [];
-    for (const transport of transports) {
-      const t = await target();
-      plans.push({
-        scenario, system: "ours", variant: `${procs}, ${transport === "http" ? "HTTP" : "graphql-ws"}`, timeoutMs: 600_000,
-        roles: [
-          role("worker", "eventWorker", { ...t, total: s.s3, batch: 50, loops: 4, transport }),
-          role("waiters", "latencyProbe", { ...t, total: s.s3, rate: s.s3Rate, leadMs: 250, warmup: Math.floor(s.s3 * 0.05), tag: ctx.tag, transport }),
-        ],
-        summarize: (r) => latency(r, "waiters"),
-      });
-    }
-    return plans;
+    return perTransport((t, transport) => ({
+      roles: [
+        role("worker", "eventWorker", { ...t, total: s.s3, batch: 50, loops: 4, transport }),
+        role("waiters", "latencyProbe", { ...t, total: s.s3, rate: s.s3Rate, leadMs: 250, warmup: Math.floor(s.s3 * 0.05), tag: ctx.tag, transport }),
+      ],
+      summarize: (r) => latency(r, "waiters"),
+    }));
   }
   if (scenario === 4) {
     const t = await target();
