@@ -78,12 +78,12 @@ export function createSqlPool(config: Pick<Config, "database">, opts: { onQuery?
       onQuery?.(write);
       onQuery?.(read);
       const conn = await pool.getConnection();
-      try {
-        const [w, r] = await Promise.all([conn.query(write, writeParams), conn.query(read, readParams)]);
-        return [(w as { affectedRows: number }).affectedRows, r as T[]];
-      } finally {
-        await conn.release();
-      }
+      // both settled before the connection goes back to the pool, whichever failed
+      const [w, r] = await Promise.allSettled([conn.query(write, writeParams), conn.query(read, readParams)]);
+      await conn.release();
+      if (w.status === "rejected") throw w.reason;
+      if (r.status === "rejected") throw r.reason;
+      return [(w.value as { affectedRows: number }).affectedRows, r.value as T[]];
     },
     end: () => pool.end(),
   };
