@@ -67,11 +67,12 @@ export class Journal {
   /**
    * Writes a mutation's audit entries and waits, with them, for everything tracked
    * before, the `_events` rows and pub/sub of the events the mutation caused among it:
-   * so the mutation is answered once all it caused is written and sent.
+   * so the mutation is answered once all it caused is written and sent. A mutation
+   * without entries changed nothing (a claim that found nothing): it waits for nothing.
    */
   audit(rows: AuditRow[]): Promise<void> {
-    const written = rows.length ? this.track(this.auditEntries.submit(rows)) : Promise.resolve();
-    return Promise.all([written, ...this.pending]).then(() => undefined);
+    if (!rows.length) return Promise.resolve();
+    return Promise.all([this.track(this.auditEntries.submit(rows)), ...this.pending]).then(() => undefined);
   }
 
   /** Waits until everything appended so far is written (shutdown). */
