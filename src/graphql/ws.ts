@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from "node:http";
+import type { Socket } from "node:net";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer } from "ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -9,6 +10,7 @@ import type { KeyConnections } from "./key-connections.js";
 import { RateLimitedError } from "../errors.js";
 import { authenticate, secretFrom } from "./auth.js";
 import { maskError } from "./errors.js";
+import { coalesceFrames } from "./ws-frames.js";
 import type { Yoga } from "./yoga.js";
 
 /** Close code for a refused connection; the reason is the contract error code. */
@@ -44,8 +46,9 @@ export function attachGraphQLWs(
       originAllowed(origin, req, config.browser.corsOrigins) ? answer(true) : answer(false, 403, "origin not allowed"),
   });
   // Registered before graphql-ws's own listener, so an extra socket is refused before anything else.
-  wss.on("connection", (socket) => {
+  wss.on("connection", (socket, request) => {
     if (wss.clients.size > limits.maxConnections) socket.close(WS_TRY_AGAIN_LATER, "RATE_LIMITED");
+    else coalesceFrames(socket, request.socket as Socket);
   });
   const socketsOfKey = new Map<string, number>();
 
