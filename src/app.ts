@@ -53,12 +53,13 @@ export function buildApp(
   const redis = createRedis(config);
   const subscriber = createRedis(config, { subscriber: true });
   const keys = createKeys(config.redis.keyPrefix);
+  const scripts = new QueueScripts(redis, keys);
   const deps: Deps = {
     db,
     sql,
     statements,
-    scripts: new QueueScripts(redis, keys),
-    bus: new EventBus(redis, subscriber, keys, (err) => log.error({ err }, "event bus")),
+    scripts,
+    bus: new EventBus(redis, scripts, subscriber, keys, (err) => log.error({ err }, "event bus")),
     queues: new QueueDirectory(db),
     rules: new RuleBook(db),
     schemas: new SchemaBook(db),

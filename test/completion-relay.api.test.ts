@@ -107,6 +107,8 @@ describe("completion relay", () => {
     const m = await claimed(c);
     await s.gql(COMPLETE, { i: { messageId: m.id, claimToken: m.claimToken } });
     expect((await waiter.next()).messageCompleted.messageId).toBe(m.id);
+    // noted as published (earlier tests' sweeps may have moved the relay's mark past it)
+    expect(await s.app.deps.bus.alreadyPublished([`${m.id}:completed`])).toEqual([true]);
     expect(await s.sweep("completion_relay", Date.now() + 3000)).toBe(0);
     expect(await waiter.quiet(300)).toBe(true);
     waiter.close();

@@ -53,6 +53,26 @@ describe("enqueue", () => {
   });
 });
 
+describe("announce", () => {
+  it("publishes the payload and notes every completion id as published at now, past unpack's limit too", async () => {
+    const channel = keys.events(randomUUID());
+    const sub = new Redis(REDIS_URL);
+    const got: string[] = [];
+    sub.on("message", (_c: string, payload: string) => got.push(payload));
+    await sub.subscribe(channel);
+    try {
+      const ids = Array.from({ length: 2_500 }, (_, i) => `done-${i}`);
+      await scripts.announce(channel, '[{"type":"x"}]', T0, ids);
+      await scripts.announce(channel, '[{"type":"y"}]', T0 + 1, []);
+      await expect.poll(() => got).toEqual(['[{"type":"x"}]', '[{"type":"y"}]']);
+      expect(await redis.zcard(keys.publishedCompletions)).toBe(2_500);
+      expect(await redis.zmscore(keys.publishedCompletions, "done-0", "done-2499", "done-2500")).toEqual([String(T0), String(T0), null]);
+    } finally {
+      sub.disconnect();
+    }
+  });
+});
+
 describe("claim", () => {
   it("hands out the lowest order scores first, at most one per token", async () => {
     const q = newQueue();

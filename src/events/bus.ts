@@ -1,5 +1,6 @@
 import type { RedisClient } from "../redis/client.js";
 import type { Keys } from "../redis/keys.js";
+import type { QueueScripts } from "../redis/scripts.js";
 import { EventType, reviveEvent, toWire, type MessageEvent, type WireEvent } from "../domain/message-events.js";
 
 type Listener = (event: MessageEvent) => void;
@@ -21,6 +22,7 @@ export class EventBus {
 
   constructor(
     private readonly publisher: RedisClient,
+    private readonly scripts: QueueScripts,
     private readonly subscriber: RedisClient,
     private readonly keys: Keys,
     private readonly onError: (err: unknown) => void,
@@ -30,13 +32,13 @@ export class EventBus {
 
   async publish(tenantId: string, events: MessageEvent[]): Promise<void> {
     if (!events.length) return;
-    await this.publisher.publish(this.keys.events(tenantId), JSON.stringify(events.map(toWire)));
+    const channel = this.keys.events(tenantId);
+    const payload = JSON.stringify(events.map(toWire));
     // Completions are noted as delivered to Redis, so the relay can tell which committed
     // ones never were (the process died in between) and send those (completion-relay.ts).
-    const completions = events.filter((e) => e.type === EventType.completed);
-    if (completions.length) {
-      await this.publisher.zadd(this.keys.publishedCompletions, ...completions.flatMap((e) => [Date.now(), e.eventId]));
-    }
+    const completions = events.filter((e) => e.type === EventType.completed).map((e) => e.eventId);
+    if (completions.length) await this.scripts.announce(channel, payload, Date.now(), completions);
+    else await this.publisher.publish(channel, payload);
   }
 
   /** Which of these completion event ids were already published. */
