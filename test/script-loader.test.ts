@@ -86,7 +86,7 @@ describe("loadScripts", () => {
   it("loads the real scripts under the names the wrapper calls, with no include left", () => {
     const scripts = loadScripts(REAL);
     expect(scripts.map((s) => s.name).sort()).toEqual(
-      ["admit", "age", "announce", "claim", "depth", "enqueue", "extend", "promote", "rateLimit", "releaseLease", "remove", "renewLease", "repair", "requeue", "settle"],
+      ["admit", "age", "announce", "claim", "depth", "enqueue", "extend", "promote", "rateLimit", "releaseLease", "remove", "renewLease", "repair", "requeue", "settle", "unheard"],
     );
     for (const s of scripts) expect(s.lua).not.toContain("@include");
   });

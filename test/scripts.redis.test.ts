@@ -73,6 +73,21 @@ describe("announce", () => {
   });
 });
 
+describe("unheard", () => {
+  it("notes the completions when the channel has no subscriber, and only counts them when it has", async () => {
+    const channel = keys.events(randomUUID());
+    expect(await scripts.unheard(channel, T0, ["quiet-1", "quiet-2"])).toBe(0);
+    const sub = new Redis(REDIS_URL);
+    await sub.subscribe(channel);
+    try {
+      expect(await scripts.unheard(channel, T0, ["heard-1"])).toBe(1);
+      expect(await redis.zmscore(keys.publishedCompletions, "quiet-1", "quiet-2", "heard-1")).toEqual([String(T0), String(T0), null]);
+    } finally {
+      sub.disconnect();
+    }
+  });
+});
+
 describe("claim", () => {
   it("hands out the lowest order scores first, at most one per token", async () => {
     const q = newQueue();

@@ -114,6 +114,35 @@ describe("messageCompleted", () => {
 });
 
 describe("messageEvents", () => {
+  it("reach subscriptions on any process that begin after a tenant's events went unheard", async () => {
+    const key = await s.newKey(`tenant-${uniq()}`);
+    const queueId = await createQueue(s, await createScope(s, key), {}, key);
+    const cycle = async (c: string) => {
+      await s.gql(PUBLISH, { i: { queueId, body: {}, correlationId: c } }, key);
+      const m = (await s.gql(CLAIM, { i: { queueId } }, key)).data.claim[0] as { id: string; claimToken: string };
+      await s.gql(COMPLETE, { i: { messageId: m.id, claimToken: m.claimToken } }, key);
+      return m.id;
+    };
+    // nobody listens to this tenant: its events are not sent, and its completions count as published
+    const unheard = [await cycle(`quiet-${uniq()}`), await cycle(`quiet-${uniq()}`)];
+    expect(await s.app.deps.bus.alreadyPublished(unheard.map((id) => `${id}:completed`))).toEqual([true, true]);
+
+    const other = await startTestServer({}, { peerOf: s });
+    const client = other.wsClient(key);
+    const c = `heard-${uniq()}`;
+    const events = subscribe(client, EVENTS, { q: queueId });
+    const waiter = subscribe(client, COMPLETED, { c });
+    expect(await events.quiet(300)).toBe(true);
+    const id = await cycle(c);
+    const seen = [await events.next(), await events.next(), await events.next()].map((e) => [e.messageEvents.type, e.messageEvents.messageId]);
+    expect(seen).toEqual(["published", "claimed", "completed"].map((t) => [`scaiqueue.message.${t}`, id]));
+    expect((await waiter.next()).messageCompleted.messageId).toBe(id);
+    events.close();
+    waiter.close();
+    await client.dispose();
+    await other.stop();
+  });
+
   it("streams a queue's lifecycle events in order, filtered by type when asked", async () => {
     const queueId = await createQueue(s, scopeId);
     const client = s.wsClient();

@@ -35,6 +35,7 @@ declare module "ioredis" {
     ): Result<string[], Context>;
     settle(claims: string, locks: string, ...args: (string | number)[]): Result<number[], Context>;
     announce(publishedCompletions: string, channel: string, payload: string, now: number, ...completionIds: string[]): Result<number, Context>;
+    unheard(publishedCompletions: string, channel: string, now: number, ...completionIds: string[]): Result<number, Context>;
     depth(pending: string, delayed: string, claims: string): Result<[number, number, number], Context>;
     requeue(
       pending: string,
@@ -141,8 +142,16 @@ export class QueueScripts {
    * trip a complete's answer no longer waits for, and that a completion is noted
    * exactly when its PUBLISH went out.
    */
-  async announce(channel: string, payload: string, now: number, completionIds: string[]): Promise<void> {
-    await this.redis.announce(this.keys.publishedCompletions, channel, payload, now, ...completionIds);
+  async announce(channel: string, payload: string, now: number, completionIds: string[]): Promise<number> {
+    return this.redis.announce(this.keys.publishedCompletions, channel, payload, now, ...completionIds);
+  }
+
+  /**
+   * A channel's subscriber count; when it is 0, the completions are noted as published
+   * (unheard-1.lua). Counts only one node's subscribers on a cluster: not for clusters.
+   */
+  async unheard(channel: string, now: number, completionIds: string[]): Promise<number> {
+    return this.redis.unheard(this.keys.publishedCompletions, channel, now, ...completionIds);
   }
 
   /** Ends claims in Redis and makes the ids claimable again (at visibleAt). */

@@ -12,15 +12,8 @@
 
   Returns how many subscriber connections received the payload.
 ]]
-local rcall = redis.call
-local received = rcall("PUBLISH", ARGV[1], ARGV[2])
--- ZADD in chunks: unpack() takes at most a few thousand values
-for i = 4, #ARGV, 1000 do
-  local args = {}
-  for j = i, math.min(i + 999, #ARGV) do
-    args[#args + 1] = ARGV[3]
-    args[#args + 1] = ARGV[j]
-  end
-  rcall("ZADD", KEYS[1], unpack(args))
-end
+--- @include "includes/notePublished"
+
+local received = redis.call("PUBLISH", ARGV[1], ARGV[2])
+notePublished(KEYS[1], ARGV[3], 4)
 return received
