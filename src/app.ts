@@ -23,6 +23,7 @@ import { StagedEvents } from "./domain/staged-events.js";
 import { SchemaBook } from "./domain/message-schemas.js";
 import { RuleBook } from "./domain/routing/rules.js";
 import { createGraphQL } from "./graphql/yoga.js";
+import { answerPlainPost, isPlainPost } from "./graphql/plain-post.js";
 import { attachGraphQLWs } from "./graphql/ws.js";
 import type { Agent } from "./agents/agent.js";
 import { createAgents } from "./agents/all.js";
@@ -126,6 +127,7 @@ export function buildApp(
           return json(res, 413, graphqlError(`request body over ${config.limits.requestBytes} bytes`, "VALIDATION_ERROR"));
         }
         req.body = preRead(body, req.headers["content-type"]);
+        if (isPlainPost(req, req.body) && (await answerPlainPost(yoga, req, res, req.body))) return;
       }
       await yoga.requestListener(req, res); // the context factory reads req.requestId
     } catch (err) {

@@ -154,11 +154,11 @@ export function createGraphQL(deps: {
       useErrorLogging(log),
     ],
     context: async (init): Promise<Context> => {
-      const headers = (init as { request?: Request }).request?.headers;
       const params = init.connectionParams;
+      // HTTP: the Node request's header (a plain POST comes without a Fetch API Request, plain-post.ts)
       const secret = params
         ? secretFrom(params.authorization ?? params.Authorization, params.apiKey)
-        : secretFrom(headers?.get("authorization"));
+        : secretFrom(init.req?.headers.authorization ?? (init as { request?: Request }).request?.headers.get("authorization"));
       let loaders: ReturnType<Services["loaders"]> | undefined;
       const auth = await authenticate(verifier, secret);
       return {
