@@ -60,6 +60,10 @@ export async function broadcastEvents(deps: Pick<Deps, "bus" | "scripts">, messa
 
 async function broadcast(deps: Pick<Deps, "bus" | "scripts">, events: MessageEvent[]): Promise<void> {
   const byTenant = new Map<string, MessageEvent[]>();
-  for (const e of events) byTenant.set(e.tenantId, [...(byTenant.get(e.tenantId) ?? []), e]);
+  for (const e of events) {
+    const of = byTenant.get(e.tenantId);
+    if (of) of.push(e);
+    else byTenant.set(e.tenantId, [e]);
+  }
   await Promise.all([...byTenant].map(([tenantId, es]) => bestEffort(deps, () => deps.bus.publish(tenantId, es))));
 }
