@@ -25,6 +25,7 @@ import { RuleBook } from "./domain/routing/rules.js";
 import { createGraphQL } from "./graphql/yoga.js";
 import { answerPlainPost, isPlainPost } from "./graphql/plain-post.js";
 import { attachGraphQLWs } from "./graphql/ws.js";
+import { AuthFailures } from "./graphql/auth.js";
 import type { Agent } from "./agents/agent.js";
 import { createAgents } from "./agents/all.js";
 import { startAgents, type SweepRecord } from "./agents/runner.js";
@@ -63,12 +64,12 @@ export function buildApp(
     bus: new EventBus(redis, scripts, subscriber, keys, (err) => log.error({ err }, "event bus")),
     queues: new QueueDirectory(db),
     rules: new RuleBook(db),
-    schemas: new SchemaBook(db),
+    schemas: new SchemaBook(db, config.limits.schemaValidationMs),
     stagedEvents,
     journal: new Journal(sql, stagedEvents.insert, (err) => log.error({ err }, "journal write failed")),
     log,
     clock,
-    limits: { messageBytes: config.limits.messageBytes },
+    limits: { messageBytes: config.limits.messageBytes, consumerGroupsPerQueue: config.limits.consumerGroupsPerQueue },
     retry: config.retry,
     random: Math.random,
   };
@@ -85,10 +86,11 @@ export function buildApp(
     },
     config.rateLimits.key,
   );
+  const authFailures = new AuthFailures(config.authFailures, deps.clock);
   const rateLimiter = new RateLimiter(deps.scripts, config.rateLimits, deps.clock, (err) => log.warn({ err }, "rate limit"));
   const agents = createAgents(deps, config, log);
   let runner: ReturnType<typeof startAgents> | null = null;
-  const yoga = createGraphQL({ config, services: new Services(deps, apiKeys), verifier, rateLimiter, connections, log });
+  const yoga = createGraphQL({ config, services: new Services(deps, apiKeys), verifier, authFailures, rateLimiter, connections, log });
 
   let inFlight = 0;
   let stopping = false;
@@ -102,7 +104,7 @@ export function buildApp(
     });
     void route(req as IncomingMessage & { requestId?: string; body?: unknown }, res);
   });
-  const ws = attachGraphQLWs(server, yoga, verifier, config, connections);
+  const ws = attachGraphQLWs(server, yoga, verifier, authFailures, config, connections);
   keyChanges.listen((keyId) => {
     verifier.forget(keyId);
     connections.recheck(keyId).catch((err) => log.warn({ err }, "re-checking the API keys of open connections"));
@@ -181,7 +183,7 @@ export function buildApp(
       await runner?.stop();
       // the agents' last sweep may still be writing audit entries or `_events` rows
       await deps.journal.settled();
-      await Promise.allSettled([redis.quit(), subscriber.quit(), db.$disconnect(), sql.end()]);
+      await Promise.allSettled([redis.quit(), subscriber.quit(), db.$disconnect(), sql.end(), deps.schemas.close()]);
     },
   };
 }

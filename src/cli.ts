@@ -114,11 +114,12 @@ async function run(
   const { db, keys } = ctx;
   /** The operator may act on any tenant's key; the key's own tenant is the one it is changed in. */
   const tenantOf = async (keyId: string) => (await db.apiKey.findUnique({ where: { id: keyId }, select: { tenantId: true } }))?.tenantId ?? "";
+  const operator = new Set(PERMISSIONS);
   switch (command) {
     case "create": {
       const tenantId = await ensureTenant(db, values.tenant!);
       console.error(`creating an API key for tenant ${values.tenant} with ${ctx.permissions.join(",")}`);
-      const { apiKey, secret } = await keys.create(tenantId, new Set(PERMISSIONS), {
+      const { apiKey, secret } = await keys.create(tenantId, operator, {
         name: values.name,
         permissions: ctx.permissions,
         rateLimit: rateLimitOf(values),
@@ -134,7 +135,7 @@ async function run(
       return 0;
     }
     case "update": {
-      const key = await keys.update(await tenantOf(id!), id!, {
+      const key = await keys.update(await tenantOf(id!), operator, id!, {
         ...(values.name !== undefined ? { name: values.name } : {}),
         ...(rateLimitOf(values) !== undefined ? { rateLimit: rateLimitOf(values) } : {}),
       });
@@ -143,14 +144,14 @@ async function run(
       return 0;
     }
     case "revoke": {
-      const key = await keys.revoke(await tenantOf(id!), id!);
+      const key = await keys.revoke(await tenantOf(id!), operator, id!);
       console.error(`revoked key ${key.id}`);
       console.log(row(keys, key));
       return 0;
     }
     case "rotate": {
       const graceS = values["grace-s"] === undefined ? 0 : Number(values["grace-s"]);
-      const { apiKey, secret } = await keys.rotate(await tenantOf(id!), id!, graceS);
+      const { apiKey, secret } = await keys.rotate(await tenantOf(id!), operator, id!, graceS);
       const until = apiKey.previousSecretExpiresAt ? `works until ${apiKey.previousSecretExpiresAt.toISOString()}` : "stopped working";
       console.error(`rotated key ${apiKey.id}; the old secret ${until}; the new secret is shown once:`);
       console.log(secret);

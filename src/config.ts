@@ -56,6 +56,24 @@ const EnvSchema = z.object({
   MAX_QUERY_DEPTH: int(12, 2, 100),
   MAX_QUERY_ALIASES: int(30, 1, 1000),
   MAX_QUERY_TOKENS: int(5000, 100, 100000),
+  /** Largest cost of one operation: its fields, list fields times their length (see docs/design.md). @default 20000 */
+  MAX_QUERY_COST: int(20_000, 100, 10_000_000),
+  /** Largest answer of one operation (its JSON); a larger one is refused instead of sent. @default 32 MiB */
+  MAX_RESPONSE_BYTES: int(32 * MIB, 64 * KIB, 1024 * MIB),
+  /** Mutation fields (aliases included) in one request. @default 10 */
+  MAX_MUTATIONS_PER_REQUEST: int(10, 1, 1000),
+  /** How long checking one body against its queue's JSON Schema may take off the event loop; longer is refused. @default 1000 */
+  MAX_SCHEMA_VALIDATION_MS: int(1000, 10, 600_000),
+  /** Consumer groups a BROADCAST queue may have; each costs every publish into it a delivery row. @default 64 */
+  MAX_CONSUMER_GROUPS_PER_QUEUE: int(64, 1, 10_000),
+  /** Subscriptions over HTTP (SSE) one API key holds open on one process. @default 100 */
+  SSE_MAX_STREAMS_PER_KEY: int(100, 1, 100_000),
+  /** Failed authentications (unknown or revoked secrets) per second one client address may cause. @default 10 */
+  AUTH_FAILURES_PER_S: rate(10),
+  /** @default 100 */
+  AUTH_FAILURE_BURST: int(100, 1, 1_000_000),
+  /** How long one SQL statement may run before MariaDB stops it (0 = no limit). @default 30 s */
+  DATABASE_STATEMENT_TIMEOUT_S: int(30, 0, 86_400),
   /** First retry waits about this long after a fail; each further one twice as long. @default 1 s */
   RETRY_BACKOFF_BASE_MS: int(1000, 0, 3_600_000),
   /** Longest wait between retries. @default 5 min */
@@ -88,6 +106,8 @@ const EnvSchema = z.object({
   WS_MAX_CONNECTIONS_PER_KEY: int(100, 1, 100_000),
   /** Operations (subscriptions included) in flight on one WebSocket. @default 200 */
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(200, 1, 100_000),
+  /** Sockets that have not sent connection_init yet; past it the oldest of them is closed 4408. @default 1000 */
+  WS_MAX_PENDING_CONNECTIONS: int(1000, 1, 1_000_000),
   /** A socket that has not sent connection_init by then is closed 4408 (graphql-ws). @default 3 s */
   WS_CONNECTION_INIT_TIMEOUT_MS: int(3000, 100, 600_000),
   // Rate limits (operations per second, fractions allowed, 0 = unlimited; burst = how many
@@ -113,7 +133,8 @@ const EnvSchema = z.object({
 export type Config = {
   port: number;
   host: string;
-  database: { url: string; poolSize: number };
+  /** `statementTimeoutMs` unset or 0: statements are not bounded */
+  database: { url: string; poolSize: number; statementTimeoutMs?: number };
   /** `cluster` is null for one Redis server */
   redis: { url: string; keyPrefix: string; cluster: RedisClusterConfig | null };
   bootstrapApiKey?: string;
@@ -124,6 +145,11 @@ export type Config = {
     queryDepth: number;
     queryAliases: number;
     queryTokens: number;
+    queryCost: number;
+    responseBytes: number;
+    mutationsPerRequest: number;
+    consumerGroupsPerQueue: number;
+    schemaValidationMs: number;
   };
   shutdownGraceMs: number;
   /** worker processes sharing the port; 1 = the process serves by itself */
@@ -132,7 +158,18 @@ export type Config = {
   agents: { enabled: boolean; archiveAfterMs: number; archiveDropBodies: boolean; agingStepMs: number; reconcileEveryMs: number };
   /** `corsOrigins`: "*" (any), or the allowed origins ([] = same origin only) */
   browser: { corsOrigins: "*" | string[]; graphiql: boolean };
-  ws: { maxConnections: number; maxConnectionsPerKey: number; maxSubscriptionsPerConnection: number; connectionInitTimeoutMs: number };
+  /** NODE_ENV=production */
+  production: boolean;
+  ws: {
+    maxConnections: number;
+    maxPendingConnections: number;
+    maxConnectionsPerKey: number;
+    maxSubscriptionsPerConnection: number;
+    connectionInitTimeoutMs: number;
+  };
+  sse: { maxStreamsPerKey: number };
+  /** failed authentications per client address (perSecond 0 = unlimited) */
+  authFailures: { perSecond: number; burst: number };
   /** perSecond 0 = unlimited */
   rateLimits: { key: { perSecond: number; burst: number }; tenant: { perSecond: number; burst: number } };
 };
@@ -191,7 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     host: e.HOST,
-    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
+    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_S * 1000 },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, cluster: redisCluster(e.REDIS_URL, e.REDIS_CLUSTER_NODES) },
     bootstrapApiKey: e.SCAIQUEUE_BOOTSTRAP_API_KEY,
     logLevel: e.LOG_LEVEL,
@@ -201,6 +238,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queryDepth: e.MAX_QUERY_DEPTH,
       queryAliases: e.MAX_QUERY_ALIASES,
       queryTokens: e.MAX_QUERY_TOKENS,
+      queryCost: e.MAX_QUERY_COST,
+      responseBytes: e.MAX_RESPONSE_BYTES,
+      mutationsPerRequest: e.MAX_MUTATIONS_PER_REQUEST,
+      consumerGroupsPerQueue: e.MAX_CONSUMER_GROUPS_PER_QUEUE,
+      schemaValidationMs: e.MAX_SCHEMA_VALIDATION_MS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_S * 1000,
     webConcurrency: e.WEB_CONCURRENCY,
@@ -212,16 +254,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       agingStepMs: e.PRIORITY_AGING_STEP_S * 1000,
       reconcileEveryMs: e.RECONCILE_EVERY_S * 1000,
     },
+    production: e.NODE_ENV === "production",
     browser: {
       corsOrigins: corsOrigins(e.CORS_ORIGINS)!,
       graphiql: (e.GRAPHIQL ?? (e.NODE_ENV === "production" ? "off" : "on")) === "on",
     },
     ws: {
       maxConnections: e.WS_MAX_CONNECTIONS,
+      maxPendingConnections: e.WS_MAX_PENDING_CONNECTIONS,
       maxConnectionsPerKey: e.WS_MAX_CONNECTIONS_PER_KEY,
       maxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
     },
+    sse: { maxStreamsPerKey: e.SSE_MAX_STREAMS_PER_KEY },
+    authFailures: { perSecond: e.AUTH_FAILURES_PER_S, burst: e.AUTH_FAILURE_BURST },
     rateLimits: {
       key: { perSecond: e.RATE_LIMIT_KEY_PER_S, burst: e.RATE_LIMIT_KEY_BURST },
       tenant: { perSecond: e.RATE_LIMIT_TENANT_PER_S, burst: e.RATE_LIMIT_TENANT_BURST },

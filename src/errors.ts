@@ -108,6 +108,18 @@ export class NotClaimOwnerError extends DomainError {
   }
 }
 
+/** An operation over the cost limit (refused before it runs), or an answer over the response-size budget (refused instead of sent). */
+export class QueryTooComplexError extends DomainError {
+  readonly code = "QUERY_TOO_COMPLEX";
+}
+/** The process cannot take the operation now (a statement over its time, no database connection free); `retryAfter` in seconds. */
+export class OverloadedError extends DomainError {
+  readonly code = "SCAIQUEUE_OVERLOADED";
+  constructor(message: string, retryAfter = 1) {
+    super(message, { retryAfter });
+  }
+}
+
 function summarize(details: ErrorDetail[]): string {
   const [first, ...rest] = details;
   if (!first) return "invalid input";

@@ -88,9 +88,9 @@ export class Services {
 
   apiKeys = (a: Actor) => this.keys.list(a.tenantId);
   createApiKey = (a: Actor, input: unknown) => this.keys.create(a.tenantId, a.permissions, input);
-  updateApiKey = (a: Actor, id: string, input: unknown) => this.keys.update(a.tenantId, id, input);
-  revokeApiKey = (a: Actor, id: string) => this.keys.revoke(a.tenantId, id);
-  rotateApiKey = (a: Actor, id: string, graceS: unknown) => this.keys.rotate(a.tenantId, id, graceS);
+  updateApiKey = (a: Actor, id: string, input: unknown) => this.keys.update(a.tenantId, a.permissions, id, input);
+  revokeApiKey = (a: Actor, id: string) => this.keys.revoke(a.tenantId, a.permissions, id);
+  rotateApiKey = (a: Actor, id: string, graceS: unknown) => this.keys.rotate(a.tenantId, a.permissions, id, graceS);
   rateLimitOf = (key: ApiKey) => this.keys.rateLimitOf(key);
 
   /** Per-request batching of the lookups that nested fields make (no N+1). */

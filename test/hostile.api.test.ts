@@ -23,12 +23,14 @@ import { operationOf, type IdPools, type Mode, type Operation } from "./support/
  * the other tenant is untouched, and the process stays healthy.
  */
 
-/** spec/api-contract.md §3 */
+/** spec/api-contract.md §3 and §11 */
 const CONTRACT_CODES = [
   "AUTH_TOKEN_MISSING", "AUTH_TOKEN_INVALID", "AUTHZ_PERMISSION_DENIED", "VALIDATION_ERROR", "SLUG_CONFLICT",
   "RATE_LIMITED", "SCAIQUEUE_SCOPE_NOT_FOUND", "SCAIQUEUE_QUEUE_NOT_FOUND", "SCAIQUEUE_MESSAGE_NOT_FOUND",
   "SCAIQUEUE_SCOPE_PAUSED", "SCAIQUEUE_QUEUE_PAUSED", "SCAIQUEUE_QUEUE_FULL", "SCAIQUEUE_IDEMPOTENCY_CONFLICT",
   "SCAIQUEUE_INVALID_STATE", "SCAIQUEUE_NOT_CLAIM_OWNER",
+  // §11
+  "SCAIQUEUE_OVERLOADED", "QUERY_TOO_COMPLEX",
 ];
 
 // A fixed seed per mutation (from its name, so a new mutation does not reshuffle the

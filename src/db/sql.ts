@@ -1,6 +1,6 @@
 import { createPool, type Pool } from "mariadb";
 import type { Config } from "../config.js";
-import type { Db } from "./client.js";
+import { sessionSql, type Db } from "./client.js";
 import { parseDatabaseUrl } from "./connection.js";
 
 /**
@@ -23,6 +23,12 @@ export type Sql = {
    * without waiting for the write's answer (the driver pipelines), and runs after it.
    */
   execThenRows<T>(write: string, writeParams: unknown[], read: string, readParams: unknown[]): Promise<[number, T[]]>;
+  /**
+   * Runs `work` so that its statements commit together or not at all: in a transaction
+   * of its own on one pooled connection, or as part of the Prisma transaction this Sql
+   * already runs in.
+   */
+  atomically<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
 };
 
 export type SqlPool = Sql & { end(): Promise<void> };
@@ -48,7 +54,7 @@ export function createSqlPool(config: Pick<Config, "database">, opts: { onQuery?
     // opened as needed, not all at start: Prisma's pool holds poolSize connections too
     minimumIdle: 1,
     // same session as Prisma's pool (src/db/client.ts says why)
-    initSql: "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    initSql: sessionSql(config),
     timezone: "Z",
     // JSON columns parsed by their column type (the server marks them), as Prisma does
     autoJsonMap: true,
@@ -59,21 +65,7 @@ export function createSqlPool(config: Pick<Config, "database">, opts: { onQuery?
   });
   const onQuery = opts.onQuery;
   return {
-    async exec(sql, params = []) {
-      onQuery?.(sql);
-      const r = (await pool.query(sql, params)) as { affectedRows: number };
-      return r.affectedRows;
-    },
-    async rows<T>(sql: string, params: unknown[] = []) {
-      onQuery?.(sql);
-      return (await pool.query(sql, params)) as T[];
-    },
-    async insert(head, rows, tail = "") {
-      if (!rows.length) return;
-      const sql = `${head} ${rows.map((r) => `(${marks(r)})`).join(", ")} ${tail}`;
-      onQuery?.(sql);
-      await pool.execute(sql, rows.flat());
-    },
+    ...statementsOn(pool, onQuery),
     async execThenRows<T>(write: string, writeParams: unknown[], read: string, readParams: unknown[]): Promise<[number, T[]]> {
       onQuery?.(write);
       onQuery?.(read);
@@ -85,9 +77,50 @@ export function createSqlPool(config: Pick<Config, "database">, opts: { onQuery?
       if (r.status === "rejected") throw r.reason;
       return [(w.value as { affectedRows: number }).affectedRows, r.value as T[]];
     },
+    async atomically<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+      const conn = await pool.getConnection();
+      try {
+        await conn.beginTransaction();
+        const onConn: Sql = {
+          ...statementsOn(conn, onQuery),
+          execThenRows: async (write, writeParams, read, readParams) => [await onConn.exec(write, writeParams), await onConn.rows(read, readParams)],
+          atomically: (inner) => inner(onConn),
+        };
+        const result = await work(onConn);
+        await conn.commit();
+        return result;
+      } catch (err) {
+        await conn.rollback().catch(() => {}); // the error that matters is the first one
+        throw err;
+      } finally {
+        await conn.release();
+      }
+    },
     end: () => pool.end(),
   };
 }
+
+/** exec, rows and insert on a pool (each statement on any connection) or on one connection. */
+function statementsOn(on: Pick<Pool, "query" | "execute">, onQuery?: (sql: string) => void): Pick<Sql, "exec" | "rows" | "insert"> {
+  return {
+    async exec(sql, params = []) {
+      onQuery?.(sql);
+      const r = (await on.query(sql, params)) as { affectedRows: number };
+      return r.affectedRows;
+    },
+    async rows<T>(sql: string, params: unknown[] = []) {
+      onQuery?.(sql);
+      return (await on.query(sql, params)) as T[];
+    },
+    async insert(head, rows, tail = "") {
+      if (!rows.length) return;
+      const sql = `${head} ${rows.map((r) => `(${marks(r)})`).join(", ")} ${tail}`;
+      onQuery?.(sql);
+      await on.execute(sql, rows.flat());
+    },
+  };
+}
+
 
 /** A Prisma client or transaction as Sql, for steps that run inside a Prisma transaction. */
 export function sqlOf(db: Db): Sql {
@@ -101,17 +134,40 @@ export function sqlOf(db: Db): Sql {
       const affected = await db.$executeRawUnsafe(write, ...writeParams);
       return [affected, await db.$queryRawUnsafe<T[]>(read, ...readParams)];
     },
+    // only ever handed a transaction: its statements already commit together
+    atomically(work) {
+      return work(this);
+    },
   };
 }
 
 /** The `?, ?, …` placeholders of an IN list with one per value. */
 export const marks = (xs: readonly unknown[]): string => xs.map(() => "?").join(", ");
 
-/** Rows per multi-row INSERT: keeps each statement's packet well under max_allowed_packet. */
+/** Rows per multi-row statement. */
 const ROWS_PER_STATEMENT = 500;
+/**
+ * Bytes of parameters per multi-row INSERT: a quarter of MariaDB's default
+ * max_allowed_packet (16 MiB), so rows of large bodies split into more statements
+ * instead of one the server refuses. A row larger than this goes alone.
+ */
+export const STATEMENT_BYTES = 4 * 1024 * 1024;
 
-export function statementChunks<T>(rows: T[]): T[][] {
+/** Rows in statements of at most ROWS_PER_STATEMENT rows and, given each row's size, at most STATEMENT_BYTES. */
+export function statementChunks<T>(rows: T[], bytesOf?: (row: T) => number): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) out.push(rows.slice(i, i + ROWS_PER_STATEMENT));
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    const size = bytesOf?.(row) ?? 0;
+    if (chunk.length && (chunk.length >= ROWS_PER_STATEMENT || bytes + size > STATEMENT_BYTES)) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(row);
+    bytes += size;
+  }
+  if (chunk.length) out.push(chunk);
   return out;
 }

@@ -69,9 +69,9 @@ export class ApiKeyLifecycle {
     return { apiKey: key, secret };
   }
 
-  async update(tenantId: string, id: string, input: unknown): Promise<ApiKey> {
+  async update(tenantId: string, grantable: ReadonlySet<Permission>, id: string, input: unknown): Promise<ApiKey> {
     const data = parseInput(UpdateApiKey, input, "input");
-    await this.find(tenantId, id);
+    await this.find(tenantId, grantable, id);
     const key = await this.db.apiKey.update({
       where: { id },
       data: {
@@ -86,8 +86,8 @@ export class ApiKeyLifecycle {
   }
 
   /** Ends the key and any secret of it at once, everywhere. Revoking a revoked key answers it unchanged. */
-  async revoke(tenantId: string, id: string): Promise<ApiKey> {
-    await this.find(tenantId, id);
+  async revoke(tenantId: string, grantable: ReadonlySet<Permission>, id: string): Promise<ApiKey> {
+    await this.find(tenantId, grantable, id);
     await this.db.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date(this.clock()) } });
     // announced even when it was revoked already: that repairs an announcement lost earlier
     await this.changed(id);
@@ -99,9 +99,9 @@ export class ApiKeyLifecycle {
    * replaces keeps working for `grace` seconds (0 = stops at once); a secret still in an
    * earlier grace stops at once.
    */
-  async rotate(tenantId: string, id: string, grace: unknown): Promise<IssuedApiKey> {
+  async rotate(tenantId: string, grantable: ReadonlySet<Permission>, id: string, grace: unknown): Promise<IssuedApiKey> {
     const graceSeconds = parseInput(graceS, grace, "graceS");
-    const key = await this.find(tenantId, id);
+    const key = await this.find(tenantId, grantable, id);
     if (key.revokedAt) throw new InvalidStateError("the API key is revoked; create a new one");
     const now = this.clock();
     const secret = newSecret();
@@ -125,10 +125,17 @@ export class ApiKeyLifecycle {
     return own ? { ...own, isDefault: false } : { ...this.defaultKeyLimit, isDefault: true };
   }
 
-  /** A key of this tenant; another tenant's or a malformed id answers as an unknown one. */
-  private async find(tenantId: string, id: string): Promise<ApiKey> {
+  /**
+   * A key of this tenant that the caller may change: one holding only permissions the
+   * caller holds too. Changing a stronger key (its secret above all) would hand the
+   * caller what it lacks, as creating one would. Another tenant's or a malformed id
+   * answers as an unknown one.
+   */
+  private async find(tenantId: string, grantable: ReadonlySet<Permission>, id: string): Promise<ApiKey> {
     const key = isUuid(id) ? await this.db.apiKey.findFirst({ where: { id, tenantId } }) : null;
     if (!key) throw new ValidationError([{ field: "id", message: "no such API key" }]);
+    const missing = key.permissions.split(",").find((p) => !grantable.has(p as Permission));
+    if (missing) throw new PermissionDeniedError(missing);
     return key;
   }
 }

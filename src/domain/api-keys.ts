@@ -97,12 +97,24 @@ export type VerifiedKey = { actor: Actor; rateLimit: RateLimit | null; secretHas
 
 type Cached = { key: VerifiedKey | null; until: number };
 
+/** Whether a secret nobody here knows may be looked up now, and where to note that it was not found. */
+export type LookupGate = { mayLookUp(): boolean; notFound(): void };
+
+/** Secrets remembered, either way; past this the oldest are forgotten first. */
+const MAX_KNOWN = 100_000;
+const MAX_UNKNOWN = 10_000;
+
 /**
  * Turns a presented secret into the key it belongs to, or null when unknown, revoked,
- * or the secret before a rotation whose grace has ended.
+ * or the secret before a rotation whose grace has ended; "throttled" when the secret is
+ * not one this process knows and the gate says no more lookups now. Keys are remembered
+ * apart from secrets that were not found, so a flood of made-up secrets (more than
+ * 10,000 of them cleared one shared cache) never evicts a real key, and a real key is
+ * looked up again when its entry is stale whatever the gate says.
  */
 export class ApiKeyVerifier {
-  private readonly cache = new Map<string, Cached>();
+  private readonly known = new Map<string, Cached>();
+  private readonly unknown = new Map<string, number>();
   /** Bumped by forget(), so a lookup that raced with it does not cache what it read before. */
   private generation = 0;
 
@@ -111,16 +123,25 @@ export class ApiKeyVerifier {
     private readonly clock: Clock = Date.now,
   ) {}
 
-  async verify(secret: string): Promise<VerifiedKey | null> {
+  async verify(secret: string, gate?: LookupGate): Promise<VerifiedKey | null | "throttled"> {
     const now = this.clock();
     const hash = hashSecret(secret);
-    const hit = this.cache.get(hash);
+    const hit = this.known.get(hash);
     if (hit && hit.until > now) return hit.key;
+    if (!hit) {
+      if ((this.unknown.get(hash) ?? 0) > now) return null;
+      if (gate && !gate.mayLookUp()) return "throttled";
+    }
     const generation = this.generation;
     const { key, until } = await this.lookup(hash, now);
+    if (!key && !hit) gate?.notFound();
     if (generation === this.generation) {
-      if (this.cache.size > 10_000) this.cache.clear(); // bounded: a flood of bad secrets cannot grow it
-      this.cache.set(hash, { key, until: Math.min(until, now + CACHE_TTL_MS) });
+      const fresh = Math.min(until, now + CACHE_TTL_MS);
+      if (key) remember(this.known, hash, { key, until: fresh }, MAX_KNOWN);
+      else {
+        this.known.delete(hash);
+        remember(this.unknown, hash, fresh, MAX_UNKNOWN);
+      }
     }
     return key;
   }
@@ -128,7 +149,7 @@ export class ApiKeyVerifier {
   /** Drops what this process cached about a key: it was revoked, rotated or changed. */
   forget(keyId: string): void {
     this.generation++;
-    for (const [hash, c] of this.cache) if (c.key?.actor.keyId === keyId) this.cache.delete(hash);
+    for (const [hash, c] of this.known) if (c.key?.actor.keyId === keyId) this.known.delete(hash);
   }
 
   /** Which of these secret hashes still authenticate; one query per thousand (open sockets re-check with it). */
@@ -154,13 +175,22 @@ export class ApiKeyVerifier {
 
   /** The key whose current secret, or previous one still in its grace, has this hash; and until when that holds. */
   private async lookup(hash: string, now: number): Promise<Cached> {
-    const current = await this.db.apiKey.findUnique({ where: { secretHash: hash } });
+    // one statement for both (each column has its unique index)
+    const found = await this.db.apiKey.findMany({ where: { OR: [{ secretHash: hash }, { previousSecretHash: hash }] }, take: 2 });
+    const current = found.find((k) => k.secretHash === hash);
     if (current) return { key: current.revokedAt ? null : verified(current, hash), until: Infinity };
-    const previous = await this.db.apiKey.findUnique({ where: { previousSecretHash: hash } });
+    const previous = found.find((k) => k.previousSecretHash === hash);
     const graceEnds = previous?.previousSecretExpiresAt?.getTime() ?? 0;
     if (!previous || previous.revokedAt || graceEnds <= now) return { key: null, until: Infinity };
     return { key: verified(previous, hash), until: graceEnds };
   }
+}
+
+/** Sets an entry as the newest of a map that keeps at most `max`, the oldest going first. */
+function remember<V>(map: Map<string, V>, hash: string, value: V, max: number): void {
+  map.delete(hash);
+  map.set(hash, value);
+  if (map.size > max) map.delete(map.keys().next().value!);
 }
 
 function verified(key: ApiKey, secretHash: string): VerifiedKey {

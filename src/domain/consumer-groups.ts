@@ -2,6 +2,7 @@ import type { Db } from "../db/client.js";
 import { marks } from "../db/sql.js";
 import type { Delivery, Message } from "../generated/prisma/client.js";
 import { uuidv7 } from "../ids.js";
+import { ValidationError } from "../errors.js";
 import type { Deps } from "./deps.js";
 import { orderScore } from "./ordering.js";
 import type { QueueInfo } from "./queue-directory.js";
@@ -16,17 +17,43 @@ import { MESSAGE_BY_ID } from "./message-rows.js";
  */
 const joined = new Map<string, string>();
 
-/** The group's id, creating the group on first use (safe when processes race). */
-export async function joinGroup(deps: Pick<Deps, "db">, q: QueueInfo, name: string): Promise<string> {
+/**
+ * The group's id, creating the group on first use (safe when processes race). A queue
+ * has at most `maxGroups`: each group costs every publish into the queue a delivery row,
+ * and unbounded groups let one consumer key make every publish fail (140 groups put a
+ * batch of 100 past MariaDB's 65,535 placeholders). The queue's row is locked while the
+ * groups are counted, so racing joins cannot pass the bound together. Consume keys may
+ * create groups, as the contract's claim does on a BROADCAST queue; the bound is what
+ * keeps that from hurting anyone.
+ */
+export async function joinGroup(deps: Pick<Deps, "db" | "limits">, q: QueueInfo, name: string): Promise<string> {
   const key = `${q.id}/${name}`;
   const cached = joined.get(key);
   if (cached) return cached;
-  await deps.db.$executeRaw`INSERT INTO consumer_groups (id, queueId, tenantId, name, createdAt)
-    VALUES (${uuidv7()}, ${q.id}, ${q.tenantId}, ${name}, ${new Date()}) ON DUPLICATE KEY UPDATE id = id`;
-  const group = await deps.db.consumerGroup.findUniqueOrThrow({ where: { queueId_name: { queueId: q.id, name } } });
-  joined.set(key, group.id);
-  return group.id;
+  const existing = await deps.db.consumerGroup.findUnique({ where: { queueId_name: { queueId: q.id, name } } });
+  const id =
+    existing?.id ??
+    (await deps.db.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM queues WHERE id = ${q.id} FOR UPDATE`;
+      const groups = await tx.consumerGroup.findMany({ where: { queueId: q.id }, select: { id: true, name: true } });
+      const mine = groups.find((g) => g.name === name);
+      if (mine) return mine.id;
+      if (groups.length >= deps.limits.consumerGroupsPerQueue) {
+        throw new ValidationError([
+          { field: "input.consumerGroup", message: `the queue has its most consumer groups (${deps.limits.consumerGroupsPerQueue}); use one of them` },
+        ]);
+      }
+      const created = uuidv7();
+      await tx.consumerGroup.create({ data: { id: created, queueId: q.id, tenantId: q.tenantId, name, createdAt: new Date() } });
+      return created;
+    }));
+  if (joined.size > 100_000) joined.clear();
+  joined.set(key, id);
+  return id;
 }
+
+/** Delivery rows per INSERT: five placeholders each, well under MariaDB's 65,535 per statement. */
+const DELIVERIES_PER_STATEMENT = 5_000;
 
 /**
  * Inside the publish transaction: one PENDING delivery per group of each message's
@@ -58,10 +85,11 @@ export async function fanOut(tx: Db, messages: Message[], at: Date): Promise<{ d
         response: null,
       })),
   );
-  if (deliveries.length) {
+  for (let i = 0; i < deliveries.length; i += DELIVERIES_PER_STATEMENT) {
+    const chunk = deliveries.slice(i, i + DELIVERIES_PER_STATEMENT);
     await tx.$executeRawUnsafe(
-      `INSERT INTO deliveries (messageId, groupId, queueId, tenantId, visibleAt) VALUES ${deliveries.map(() => "(?, ?, ?, ?, ?)").join(", ")}`,
-      ...deliveries.flatMap((d) => [d.messageId, d.groupId, d.queueId, d.tenantId, d.visibleAt]),
+      `INSERT INTO deliveries (messageId, groupId, queueId, tenantId, visibleAt) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?)").join(", ")}`,
+      ...chunk.flatMap((d) => [d.messageId, d.groupId, d.queueId, d.tenantId, d.visibleAt]),
     );
   }
   const heard = new Set(deliveries.map((d) => d.messageId));

@@ -30,6 +30,7 @@ export function deadLetterCopy(original: Message, deadLetterQueueId: string, rea
     correlationId: original.correlationId,
     causationId: original.id,
     parentId: original.id,
+    isCopy: true,
     failureReason: reason,
     createdAt: at,
   });

@@ -13,7 +13,7 @@ import type { RuleBook } from "./routing/rules.js";
 /** Milliseconds since the epoch. Agents and tests step it; everything else reads it. */
 export type Clock = () => number;
 
-export type Limits = { messageBytes: number };
+export type Limits = { messageBytes: number; consumerGroupsPerQueue: number };
 
 /** How failed deliveries wait before the next try (see retry-policy.ts). */
 export type RetryPolicy = { backoffBaseMs: number; backoffMaxMs: number };

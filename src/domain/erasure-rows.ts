@@ -170,7 +170,7 @@ async function scrubEventReasons(tx: Tx, ctx: Ctx, messages: Ref[]): Promise<voi
   });
 }
 
-/** The not yet erased copies of these messages (parentId = one of them), found like their `_events` rows. */
+/** The not yet erased copies the service made of these messages (isCopy, parentId = one of them), found like their `_events` rows. */
 async function copiesOf(tx: Tx, ctx: Ctx, parents: Ref[]): Promise<Ref[]> {
   const out: Ref[] = [];
   const notRecords = `queueId NOT IN (${marks(ctx.recordQueues)})`;
@@ -179,7 +179,7 @@ async function copiesOf(tx: Tx, ctx: Ctx, parents: Ref[]): Promise<Ref[]> {
       out.push(
         ...(await tx.$queryRawUnsafe<Ref[]>(
           `SELECT id, correlationId FROM messages WHERE tenantId = ? AND correlationId IN (${marks(corrs)}) AND scopeId = ?
-             AND parentId IN (${marks(ids)}) AND erasedAt IS NULL AND ${notRecords}`,
+             AND parentId IN (${marks(ids)}) AND isCopy AND erasedAt IS NULL AND ${notRecords}`,
           ctx.job.tenantId,
           ...corrs,
           ctx.job.scopeId,
@@ -191,7 +191,7 @@ async function copiesOf(tx: Tx, ctx: Ctx, parents: Ref[]): Promise<Ref[]> {
       out.push(
         ...(await tx.$queryRawUnsafe<Ref[]>(
           `SELECT id, correlationId FROM messages WHERE scopeId = ? AND id > ? AND correlationId IS NULL
-             AND parentId IN (${marks(ids)}) AND erasedAt IS NULL AND ${notRecords}`,
+             AND parentId IN (${marks(ids)}) AND isCopy AND erasedAt IS NULL AND ${notRecords}`,
           ctx.job.scopeId,
           idsFrom(ids),
           ...ids,

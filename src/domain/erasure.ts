@@ -133,7 +133,8 @@ async function eraseBatch(ctx: Ctx): Promise<{ erased: number; done: boolean } |
 type PageRow = {
   id: string;
   queueId: string;
-  parentId?: string | null;
+  /** the message this row is a copy of, when the service made it as one (dead-letter copy, routed child) */
+  copyOf?: string | null;
   labelType?: string | null;
   label?: string | null;
   parentErased?: unknown;
@@ -149,8 +150,8 @@ function readPage(db: Tx, ctx: Ctx, after: string | null): Promise<PageRow[]> {
   if (ctx.match.kind === "label") {
     const path = `$."${ctx.match.key}"`; // keys are [A-Za-z0-9_.:/-]: nothing to escape
     return db.$queryRawUnsafe<PageRow[]>(
-      `SELECT m.id, m.queueId, m.parentId, JSON_TYPE(JSON_EXTRACT(m.labels, ?)) AS labelType, JSON_UNQUOTE(JSON_EXTRACT(m.labels, ?)) AS label,
-         (m.erasedAt IS NULL AND m.parentId IS NOT NULL
+      `SELECT m.id, m.queueId, IF(m.isCopy, m.parentId, NULL) AS copyOf, JSON_TYPE(JSON_EXTRACT(m.labels, ?)) AS labelType, JSON_UNQUOTE(JSON_EXTRACT(m.labels, ?)) AS label,
+         (m.erasedAt IS NULL AND m.isCopy AND m.parentId IS NOT NULL
            AND EXISTS (SELECT 1 FROM messages p WHERE p.id = m.parentId AND p.erasedAt IS NOT NULL)) AS parentErased
        FROM messages m WHERE m.scopeId = ? AND m.id > ? ORDER BY m.id LIMIT ?`,
       path,
@@ -174,8 +175,9 @@ function readPage(db: Tx, ctx: Ctx, after: string | null): Promise<PageRow[]> {
 /**
  * The ids of a page the job covers, outside the record queues. Compared here, exactly:
  * SQL would compare strings case-insensitively (the columns' collation) and "42" with
- * 42. A message whose parent is erased is a copy of it (a dead-letter copy, a routed
- * child) and is covered too while it still holds the content.
+ * 42. A copy the service made of an erased message (a dead-letter copy, a routed
+ * child) is covered too while it still holds the content. Only the service marks
+ * copies: a parentId a publisher gave links nothing here.
  */
 function matching(ctx: Ctx, page: PageRow[]): string[] {
   const rows = page.filter((r) => !ctx.recordQueues.includes(r.queueId));
@@ -183,7 +185,7 @@ function matching(ctx: Ctx, page: PageRow[]): string[] {
   if (match.kind === "correlation") return rows.filter((r) => r.correlationId === match.correlationId).map((r) => r.id);
   const hit = new Set<string>();
   for (const r of rows) {
-    if (sameLabel(r, match.value) || Number(r.parentErased) === 1 || (r.parentId != null && hit.has(r.parentId))) hit.add(r.id);
+    if (sameLabel(r, match.value) || Number(r.parentErased) === 1 || (r.copyOf != null && hit.has(r.copyOf))) hit.add(r.id);
   }
   return [...hit];
 }

@@ -87,9 +87,16 @@ export function checkHitlSpec(raw: unknown, at: string): ErrorDetail[] {
 /** The review's expiry: timeoutS after publishing, if the spec has one. */
 export const reviewTimeoutS = (spec: unknown): number | undefined => (spec as HitlSpec | null)?.timeoutS;
 
+/** The longest parameter value: as long as a context section's content may be. */
+export const MAX_HITL_PARAM_CHARS = 16_384;
+
 /**
  * Fills {{param}} placeholders in the pattern's context sections. Every placeholder
- * needs a parameter (a string, number or boolean); extra parameters are ignored.
+ * needs a parameter (a string of at most MAX_HITL_PARAM_CHARS, a number or a boolean);
+ * extra parameters are ignored. The filled spec must fit MAX_HITL_SPEC_BYTES like any
+ * other, and filling stops as soon as it no longer would: a pattern with thousands of
+ * placeholders turned a 20 kB request into a 196 MB answer when it was filled first
+ * and measured after.
  */
 export function fillPattern(spec: HitlSpec, params: unknown): HitlSpec {
   if (params === null || typeof params !== "object" || Array.isArray(params)) {
@@ -97,16 +104,27 @@ export function fillPattern(spec: HitlSpec, params: unknown): HitlSpec {
   }
   const values = params as Record<string, unknown>;
   const problems: ErrorDetail[] = [];
+  const refuse = (name: string, message: string) => {
+    if (!problems.some((p) => p.field === `params.${name}`)) problems.push({ field: `params.${name}`, message });
+  };
+  // every character a placeholder adds beyond itself counts against what the spec may grow by
+  let room = MAX_HITL_SPEC_BYTES - Buffer.byteLength(JSON.stringify(spec));
   const fill = (s: string) =>
     s.replace(PLACEHOLDER_RE, (whole, name: string) => {
+      if (room < 0) return whole;
       const v = Object.hasOwn(values, name) ? values[name] : undefined;
-      if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return String(v);
-      if (!problems.some((p) => p.field === `params.${name}`)) {
-        problems.push({ field: `params.${name}`, message: v === undefined ? "is used by the pattern and missing" : "must be a string, number or boolean" });
-      }
+      if (typeof v === "string" && v.length > MAX_HITL_PARAM_CHARS) refuse(name, `at most ${MAX_HITL_PARAM_CHARS} characters`);
+      else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
+        const filled = JSON.stringify(String(v)).slice(1, -1); // as the spec's JSON will hold it
+        room -= Buffer.byteLength(filled) - whole.length;
+        if (room >= 0) return String(v);
+      } else refuse(name, v === undefined ? "is used by the pattern and missing" : "must be a string, number or boolean");
       return whole;
     });
   const sections = spec.sections.map((s) => (s.type === "context" ? { ...s, title: fill(s.title), content: fill(s.content) } : s));
+  if (room < 0) {
+    problems.push({ field: "params", message: `the filled pattern would be larger than a hitlSpec may be (${MAX_HITL_SPEC_BYTES} bytes)` });
+  }
   if (problems.length) throw new ValidationError(problems);
   return { ...spec, sections };
 }

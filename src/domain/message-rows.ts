@@ -4,7 +4,7 @@ import type { Message } from "../generated/prisma/client.js";
 
 const COLUMNS = [
   "id", "tenantId", "scopeId", "queueId", "state", "messageType", "body", "bodyHash", "contentType", "labels",
-  "priorityTier", "priorityScore", "correlationId", "causationId", "parentId", "idempotencyKey", "deadline",
+  "priorityTier", "priorityScore", "correlationId", "causationId", "parentId", "isCopy", "idempotencyKey", "deadline",
   "ttlSeconds", "delayUntil", "visibleAt", "expiresAt", "failureReason", "hitlSpec", "routeHops", "createdAt",
 ] as const;
 /**
@@ -18,24 +18,33 @@ export const MESSAGE_BY_ID = "messages FORCE INDEX (PRIMARY)";
 const JSON_COLUMNS = new Set(["body", "labels", "hitlSpec"]);
 
 /**
- * Inserts new message rows with multi-row INSERTs (500 rows each). A row whose
+ * Inserts new message rows with multi-row INSERTs (statementChunks: by rows and by
+ * bytes), all or none: when they take more than one statement, the statements share one
+ * transaction, so a batch is never half written whatever its size. A row whose
  * (queueId, idempotencyKey) exists is skipped by the unique index rather than read
  * first, so concurrent duplicates cannot both get in.
  */
 export async function insertRows(sql: Sql, rows: Message[]): Promise<void> {
-  for (const chunk of statementChunks(rows)) {
-    await sql.insert(
-      `INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES`,
-      chunk.map((r) =>
-        COLUMNS.map((c) => {
-          const v = r[c];
-          return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
-        }),
-      ),
-      "ON DUPLICATE KEY UPDATE id = id",
-    );
-  }
+  const values = rows.map((r) =>
+    COLUMNS.map((c) => {
+      const v = r[c];
+      return JSON_COLUMNS.has(c) && v !== null ? JSON.stringify(v) : v;
+    }),
+  );
+  const chunks = statementChunks(values, bytesOf);
+  const insert = (to: Sql, chunk: unknown[][]) => to.insert(`INSERT INTO messages (${COLUMNS.map((c) => `\`${c}\``).join(", ")}) VALUES`, chunk, "ON DUPLICATE KEY UPDATE id = id");
+  if (chunks.length === 1) return insert(sql, chunks[0]!);
+  await sql.atomically(async (tx) => {
+    for (const chunk of chunks) await insert(tx, chunk);
+  });
 }
+
+/**
+ * A row's parameters' size, near enough: the characters of its strings (JSON columns are
+ * text by now; UTF-8 takes at most three bytes for each, which still fits a statement
+ * of STATEMENT_BYTES characters in MariaDB's default 16 MiB packet) and 8 for the rest.
+ */
+const bytesOf = (values: unknown[]): number => values.reduce<number>((n, v) => n + (typeof v === "string" ? v.length : 8), 0);
 
 /**
  * The messages with these ids (any order; missing ids are skipped). Only UUIDs are
@@ -65,6 +74,7 @@ export function newMessage(
     correlationId: null,
     causationId: null,
     parentId: null,
+    isCopy: false,
     idempotencyKey: null,
     deadline: null,
     ttlSeconds: null,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/client.js";
-import { sqlOf } from "../db/sql.js";
+import { marks, sqlOf } from "../db/sql.js";
 import type { Delivery, Message } from "../generated/prisma/client.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { IdempotencyConflictError, QueuePausedError, ScopePausedError, ValidationError, type ErrorDetail } from "../errors.js";
@@ -73,7 +73,7 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
   for (const [i, p] of parsed.entries()) {
     if (!queues.has(p.queueId)) queues.set(p.queueId, await acceptingQueue(deps, actor, p.queueId, itemField(prefix, i)));
   }
-  const problems: ErrorDetail[] = [];
+  const problems: ErrorDetail[] = await unknownParents(deps, actor, parsed, prefix);
   for (const [i, p] of parsed.entries()) {
     const field = itemField(prefix, i);
     if (p.hitlSpec) problems.push(...checkHitlSpec(p.hitlSpec, `${field}.hitlSpec`));
@@ -197,6 +197,18 @@ async function writeSimple(deps: Deps, rows: Message[], routing: RoutedPublish, 
     unheard: [],
     integrity: routing.integrity,
   };
+}
+
+/** A parentId names a message of the publisher's own tenant; any other id is refused as unknown. */
+async function unknownParents(deps: Deps, actor: Actor, parsed: { parentId?: string | null }[], prefix: BatchPrefix): Promise<ErrorDetail[]> {
+  const wanted = [...new Set(parsed.map((p) => p.parentId).filter((id): id is string => id != null))];
+  if (!wanted.length) return [];
+  const found = new Set(
+    (await deps.sql.rows<{ id: string }>(`SELECT id FROM messages WHERE tenantId = ? AND id IN (${marks(wanted)})`, [actor.tenantId, ...wanted])).map((r) => r.id),
+  );
+  return parsed.flatMap((p, i) =>
+    p.parentId != null && !found.has(p.parentId) ? [{ field: `${itemField(prefix, i)}.parentId`, message: "no message with this id" }] : [],
+  );
 }
 
 async function acceptingQueue(deps: Deps, actor: Actor, queueId: string, field: string): Promise<QueueInfo> {

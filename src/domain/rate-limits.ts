@@ -59,21 +59,27 @@ export class RateLimiter {
   ) {}
 
   /**
-   * Takes one operation from the key's limit (its own, else the default) and its
-   * tenant's. Answers null when it may go, else the seconds until it may (at least 1).
+   * Takes `n` operations from the key's limit (its own, else the default) and its
+   * tenant's; more than the smaller burst count as that burst, since no more could ever
+   * go at once. Answers null when they may go, else the seconds until they may (at
+   * least 1); what was taken of them by then is spent.
    */
-  async take(actor: Actor, own: RateLimit | null): Promise<number | null> {
+  async take(actor: Actor, own: RateLimit | null, n = 1): Promise<number | null> {
     const key = own ?? this.defaults.key;
     const tenant = this.defaults.tenant;
     if ((key.perSecond === 0 && tenant.perSecond === 0) || !this.scripts.available()) return null;
     const a = this.allowance(`${actor.tenantId}/${actor.keyId}`, this.clock());
-    a.used++;
+    let need = Math.min(n, ...[key, tenant].filter((l) => l.perSecond > 0).map((l) => l.burst));
+    a.used += need;
     for (;;) {
       if (a.left > 0 && this.clock() < a.until) {
-        a.left--;
-        return null;
+        const got = Math.min(a.left, need);
+        a.left -= got;
+        need -= got;
+        if (need === 0) return null;
+        continue;
       }
-      a.refill ??= this.refill(a, actor, key, tenant).finally(() => (a.refill = null));
+      a.refill ??= this.refill(a, actor, key, tenant, need).finally(() => (a.refill = null));
       const r = await a.refill;
       if (r.kind === "refused") return r.retryAfter;
       if (r.kind === "open") return null;
@@ -97,7 +103,7 @@ export class RateLimiter {
     return a;
   }
 
-  private async refill(a: Allowance, actor: Actor, key: RateLimit, tenant: RateLimit): Promise<Refill> {
+  private async refill(a: Allowance, actor: Actor, key: RateLimit, tenant: RateLimit, need: number): Promise<Refill> {
     const now = this.clock();
     try {
       const { taken, waitMs } = await this.scripts.rateLimit(
@@ -105,8 +111,8 @@ export class RateLimiter {
         now,
         interval(key),
         interval(tenant),
-        // what the last window used, or the callers of this one if more are waiting already
-        Math.max(1, Math.min(Math.max(a.usedBefore, a.used), aheadAtMost(key, tenant))),
+        // what the last window used, or the callers of this one if more are waiting already; at least what this caller needs
+        Math.max(need, Math.min(Math.max(a.usedBefore, a.used), aheadAtMost(key, tenant))),
       );
       if (!taken) return { kind: "refused", retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) };
       a.left = (now < a.until ? a.left : 0) + taken;

@@ -10,6 +10,7 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
   private readonly cleanups: (() => void)[] = [];
 
   private readonly recent = new Set<string>();
+  private roomWaiters: { below: number; resolve: (open: boolean) => void }[] = [];
 
   /**
    * @param opts.maxBuffered most events a slow subscriber may have waiting before it is cut off
@@ -37,6 +38,18 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
     }
   }
 
+  /**
+   * Resolves true once fewer than `below` values wait to be read, false if the channel
+   * closes first: a producer that pushes a lot (a catch-up) waits for its reader with it.
+   */
+  room(below: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.buffer.length < below) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      this.roomWaiters.push({ below, resolve });
+    });
+  }
+
   onClose(fn: () => void): void {
     if (this.closed) fn();
     else this.cleanups.push(fn);
@@ -47,13 +60,22 @@ export class EventChannel<T> implements AsyncIterableIterator<T> {
     this.closed = true;
     this.buffer.length = 0;
     for (const fn of this.cleanups.splice(0)) fn();
+    for (const w of this.roomWaiters.splice(0)) w.resolve(false);
     const w = this.waiting;
     this.waiting = null;
     w?.({ value: undefined, done: true });
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.buffer.length) return Promise.resolve({ value: this.buffer.shift()!, done: false });
+    if (this.buffer.length) {
+      const value = this.buffer.shift()!;
+      if (this.roomWaiters.length) {
+        const ready = this.roomWaiters.filter((w) => this.buffer.length < w.below);
+        this.roomWaiters = this.roomWaiters.filter((w) => !ready.includes(w));
+        for (const w of ready) w.resolve(true);
+      }
+      return Promise.resolve({ value, done: false });
+    }
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => (this.waiting = resolve));
   }

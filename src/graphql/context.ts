@@ -7,6 +7,8 @@ import type { Loaders, Services } from "../services.js";
 export type Auth =
   | { status: "missing" }
   | { status: "invalid" }
+  /** too many unknown secrets from this client address (AuthFailures) */
+  | { status: "throttled"; retryAfter: number }
   | { status: "ok"; actor: Actor; rateLimit: RateLimit | null; secretHash: string };
 
 export type Context = {

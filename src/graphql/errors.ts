@@ -1,5 +1,6 @@
 import { GraphQLError } from "graphql";
-import { DomainError } from "../errors.js";
+import { DomainError, OverloadedError } from "../errors.js";
+import { isOverloaded } from "../db/client.js";
 
 export const INTERNAL = "INTERNAL_SERVER_ERROR";
 /** GraphQL-level refusals (syntax, unknown fields, wrong variable types, limits) are bad input too. */
@@ -15,7 +16,7 @@ const CONTRACT_CODES = new Set([
   "AUTH_TOKEN_MISSING", "AUTH_TOKEN_INVALID", "AUTHZ_PERMISSION_DENIED", "VALIDATION_ERROR", "SLUG_CONFLICT",
   "RATE_LIMITED", "SCAIQUEUE_SCOPE_NOT_FOUND", "SCAIQUEUE_QUEUE_NOT_FOUND", "SCAIQUEUE_MESSAGE_NOT_FOUND",
   "SCAIQUEUE_SCOPE_PAUSED", "SCAIQUEUE_QUEUE_PAUSED", "SCAIQUEUE_QUEUE_FULL", "SCAIQUEUE_IDEMPOTENCY_CONFLICT",
-  "SCAIQUEUE_INVALID_STATE", "SCAIQUEUE_NOT_CLAIM_OWNER", INTERNAL,
+  "SCAIQUEUE_INVALID_STATE", "SCAIQUEUE_NOT_CLAIM_OWNER", "QUERY_TOO_COMPLEX", "SCAIQUEUE_OVERLOADED", INTERNAL,
 ]);
 
 /** What maskError made: masking it again (Yoga and graphql-ws may both) changes nothing. */
@@ -40,7 +41,9 @@ export function maskError(error: unknown): GraphQLError {
 
 function mask(error: unknown): GraphQLError {
   const gqlError = error instanceof GraphQLError ? error : null;
-  const original = gqlError ? gqlError.originalError : error;
+  const given = gqlError ? gqlError.originalError : error;
+  // MariaDB's own refusals of work it cannot take now are a contract outcome, not a fault
+  const original = isOverloaded(given) ? new OverloadedError("the database cannot take this operation now (a statement ran over its time, or no connection was free); retry") : given;
   if (original instanceof DomainError) {
     const extensions: Record<string, unknown> = { code: original.code };
     if (original.details) extensions.details = original.details;

@@ -1,7 +1,7 @@
 import type { ExecutionResult } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { ApiKeyVerifier } from "../domain/api-keys.js";
-import { AuthTokenInvalidError } from "../errors.js";
+import { AuthTokenInvalidError, RateLimitedError } from "../errors.js";
 import type { Context } from "./context.js";
 import { maskError } from "./errors.js";
 
@@ -68,18 +68,43 @@ export class KeyConnections {
 /**
  * Subscriptions over HTTP (SSE: GraphiQL's, or any client's) are tracked like sockets:
  * when their secret stops authenticating they send one AUTH_TOKEN_INVALID error and
- * complete. graphql-ws operations end with their socket instead.
+ * complete. graphql-ws operations end with their socket instead. Like sockets, they are
+ * bounded per key and process (SSE_MAX_STREAMS_PER_KEY; past it RATE_LIMITED): each
+ * holds a connection and a listener for as long as the client keeps it.
  */
-export function useRevocableSubscriptions(connections: KeyConnections): Plugin<Context> {
+export function useRevocableSubscriptions(connections: KeyConnections, maxStreamsPerKey: number): Plugin<Context> {
+  const streamsOfKey = new Map<string, number>();
+  const release = (keyId: string) => {
+    const left = (streamsOfKey.get(keyId) ?? 1) - 1;
+    if (left > 0) streamsOfKey.set(keyId, left);
+    else streamsOfKey.delete(keyId);
+  };
   return {
-    onSubscribe: ({ args }) => {
+    onSubscribe: ({ args, setResultAndStopExecution }) => {
       const ctx = args.contextValue as Context;
       if (ctx.transport !== "http" || ctx.auth.status !== "ok") return;
       const { actor, secretHash } = ctx.auth;
+      if ((streamsOfKey.get(actor.keyId) ?? 0) >= maxStreamsPerKey) {
+        setResultAndStopExecution({
+          errors: [maskError(new RateLimitedError(`the API key holds ${maxStreamsPerKey} subscriptions over HTTP on this process (SSE_MAX_STREAMS_PER_KEY)`, 1))],
+        });
+        return;
+      }
       return {
         onSubscribeResult: ({ result, setResult }) => {
           if (!(Symbol.asyncIterator in result)) return;
-          setResult(revocable(result, (end) => connections.add(actor.keyId, secretHash, end)));
+          streamsOfKey.set(actor.keyId, (streamsOfKey.get(actor.keyId) ?? 0) + 1);
+          setResult(
+            revocable(result, (end) => {
+              const untrack = connections.add(actor.keyId, secretHash, end);
+              let released = false;
+              return () => {
+                untrack();
+                if (!released) release(actor.keyId);
+                released = true;
+              };
+            }),
+          );
         },
       };
     },

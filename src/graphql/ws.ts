@@ -1,14 +1,14 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { Socket } from "node:net";
 import { randomUUID } from "node:crypto";
-import { WebSocketServer } from "ws";
+import { WebSocketServer, type WebSocket } from "ws";
 import { useServer } from "graphql-ws/use/ws";
 import type { ExecutionArgs } from "graphql";
 import type { Config } from "../config.js";
 import type { ApiKeyVerifier } from "../domain/api-keys.js";
 import type { KeyConnections } from "./key-connections.js";
 import { RateLimitedError } from "../errors.js";
-import { authenticate, secretFrom } from "./auth.js";
+import { authenticate, secretFrom, type AuthFailures } from "./auth.js";
 import { maskError } from "./errors.js";
 import { coalesceFrames } from "./ws-frames.js";
 import type { Yoga } from "./yoga.js";
@@ -17,6 +17,8 @@ import type { Yoga } from "./yoga.js";
 export const WS_AUTH_FAILED = 4403;
 /** The key already holds WS_MAX_CONNECTIONS_PER_KEY sockets on this process (reason RATE_LIMITED); graphql-ws clients do not retry it. */
 export const WS_KEY_LIMIT = 4429;
+/** graphql-ws's "Connection initialisation timeout": a socket that did not send connection_init in time, or was pushed out waiting. */
+export const WS_INIT_TIMEOUT = 4408;
 /** The process holds WS_MAX_CONNECTIONS sockets (reason RATE_LIMITED): Try Again Later, which graphql-ws clients retry. */
 export const WS_TRY_AGAIN_LATER = 1013;
 
@@ -33,6 +35,7 @@ export function attachGraphQLWs(
   server: Server,
   yoga: Yoga,
   verifier: ApiKeyVerifier,
+  authFailures: AuthFailures,
   config: Pick<Config, "ws" | "browser" | "limits">,
   connections: KeyConnections,
 ) {
@@ -45,10 +48,24 @@ export function attachGraphQLWs(
     verifyClient: ({ origin, req }, answer) =>
       originAllowed(origin, req, config.browser.corsOrigins) ? answer(true) : answer(false, 403, "origin not allowed"),
   });
+  // Sockets that have not been accepted yet (no valid connection_init), oldest first, and
+  // how many have been. Only accepted sockets count toward WS_MAX_CONNECTIONS: sockets a
+  // client opened and never initialised kept real clients out (1013) while they lasted.
+  // Of those, at most WS_MAX_PENDING_CONNECTIONS wait; a newer one pushes the oldest out
+  // (4408, as its init timeout would), so a real client, which sends connection_init at
+  // once, gets in however many idle ones someone keeps opening.
+  const pending = new Set<WebSocket>();
+  let accepted = 0;
   // Registered before graphql-ws's own listener, so an extra socket is refused before anything else.
   wss.on("connection", (socket, request) => {
-    if (wss.clients.size > limits.maxConnections) socket.close(WS_TRY_AGAIN_LATER, "RATE_LIMITED");
-    else coalesceFrames(socket, request.socket as Socket);
+    pending.add(socket);
+    socket.once("close", () => pending.delete(socket));
+    if (pending.size > limits.maxPendingConnections) {
+      const oldest = pending.values().next().value!;
+      pending.delete(oldest);
+      oldest.close(WS_INIT_TIMEOUT, "Connection initialisation timeout");
+    }
+    coalesceFrames(socket, request.socket as Socket);
   });
   const socketsOfKey = new Map<string, number>();
 
@@ -60,12 +77,21 @@ export function attachGraphQLWs(
       onConnect: async (ctx) => {
         const p = ctx.connectionParams ?? {};
         const socket = ctx.extra.socket;
-        const auth = await authenticate(verifier, secretFrom(p.authorization ?? p.Authorization, p.apiKey));
+        const auth = await authenticate(verifier, authFailures, secretFrom(p.authorization ?? p.Authorization, p.apiKey), ctx.extra.request.socket.remoteAddress);
+        if (auth.status === "throttled") {
+          socket.close(WS_KEY_LIMIT, "RATE_LIMITED");
+          return false;
+        }
         if (auth.status !== "ok") {
           socket.close(WS_AUTH_FAILED, auth.status === "missing" ? "AUTH_TOKEN_MISSING" : "AUTH_TOKEN_INVALID");
           return false;
         }
         if (socket.readyState !== socket.OPEN) return false; // closed while the key was looked up: nothing to count
+        pending.delete(socket);
+        if (accepted >= limits.maxConnections) {
+          socket.close(WS_TRY_AGAIN_LATER, "RATE_LIMITED");
+          return false;
+        }
         const { keyId } = auth.actor;
         const held = socketsOfKey.get(keyId) ?? 0;
         if (held >= limits.maxConnectionsPerKey) {
@@ -73,6 +99,8 @@ export function attachGraphQLWs(
           return false;
         }
         socketsOfKey.set(keyId, held + 1);
+        accepted++;
+        socket.once("close", () => accepted--);
         // closed when the key is revoked or this secret rotated out
         socket.once("close", connections.add(keyId, auth.secretHash, () => socket.close(WS_AUTH_FAILED, "AUTH_TOKEN_INVALID")));
         socket.once("close", () => {

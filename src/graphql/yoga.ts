@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import { GraphQLError } from "graphql";
+import { GraphQLError, visit, type DocumentNode } from "graphql";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
@@ -13,11 +13,16 @@ import type { RateLimiter } from "../domain/rate-limits.js";
 import type { Logger } from "../logger.js";
 import type { Services } from "../services.js";
 import { schema } from "../schema/index.js";
-import { authenticate, secretFrom } from "./auth.js";
+import { authenticate, secretFrom, type AuthFailures } from "./auth.js";
+import { tooManyFailures } from "../schema/builder.js";
 import { useRateLimit } from "./rate-limit.js";
 import { useRevocableSubscriptions, type KeyConnections } from "./key-connections.js";
 import type { Context } from "./context.js";
 import { BAD_INPUT, isUnexpected, maskError } from "./errors.js";
+import { useFieldAccess } from "./field-access.js";
+import { useOperationLimits } from "./operation-limits.js";
+import { useResponseBudget } from "./response-budget.js";
+import { AuthTokenInvalidError, AuthTokenMissingError } from "../errors.js";
 
 /** What the HTTP layer and the graphql-ws layer hand to Yoga's context factory. */
 export type ServerContext = {
@@ -79,6 +84,28 @@ function useParseOverflowGuard(): Plugin<Context> {
   };
 }
 
+/**
+ * With NODE_ENV=production the schema is described only to a caller with a valid key:
+ * an anonymous `__schema` / `__type` answers the auth error every other field does.
+ * Elsewhere GraphiQL's docs work before a key is set.
+ */
+function useIntrospectionAuth(production: boolean): Plugin<Context> {
+  const introspects = (document: DocumentNode) => {
+    let found = false;
+    visit(document, { Field: (f) => void ((f.name.value === "__schema" || f.name.value === "__type") && (found = true)) });
+    return found;
+  };
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => {
+      const ctx = args.contextValue as Context;
+      if (!production || ctx.auth.status === "ok" || !introspects(args.document)) return;
+      const auth = ctx.auth;
+      const error = auth.status === "missing" ? new AuthTokenMissingError() : auth.status === "throttled" ? tooManyFailures(auth.retryAfter) : new AuthTokenInvalidError();
+      setResultAndStopExecution({ errors: [maskError(error)] });
+    },
+  };
+}
+
 /** A body no request parser takes (XML, say) answers 415 with a contract error, not an empty body. */
 function useUnsupportedMediaType(): Plugin<Context> {
   return {
@@ -119,11 +146,12 @@ export function createGraphQL(deps: {
   config: Config;
   services: Services;
   verifier: ApiKeyVerifier;
+  authFailures: AuthFailures;
   rateLimiter: RateLimiter;
   connections: KeyConnections;
   log: Logger;
 }): Yoga {
-  const { config, services, verifier, rateLimiter, connections, log } = deps;
+  const { config, services, verifier, authFailures, rateLimiter, connections, log } = deps;
   const limits = config.limits;
   return createYoga<ServerContext, Context>({
     schema,
@@ -132,7 +160,6 @@ export function createGraphQL(deps: {
     cors: corsFor(config.browser.corsOrigins),
     // GraphiQL runs subscriptions over SSE (a GET) on this same path, so its headers carry
     // the key; the CSRF header lets a subscription through before the user has set one.
-    // TODO(2026-11-29): SSE subscriptions are not bounded per key as graphql-ws sockets are (ws.ts).
     graphiql: config.browser.graphiql && {
       title: "ScaiQueue GraphQL",
       additionalHeaders: { "x-graphql-yoga-csrf": "graphiql" },
@@ -148,8 +175,13 @@ export function createGraphQL(deps: {
       maxTokensPlugin({ n: limits.queryTokens }),
       maxDepthPlugin({ n: limits.queryDepth, ignoreIntrospection: true, flattenFragments: true }),
       maxAliasesPlugin({ n: limits.queryAliases }),
-      useRateLimit(rateLimiter), // first of the execute hooks: a refused operation runs nothing
-      useRevocableSubscriptions(connections),
+      // the execute hooks that may refuse come first, the cheapest first: a refused operation runs nothing
+      useIntrospectionAuth(config.production),
+      useOperationLimits({ cost: limits.queryCost, mutations: limits.mutationsPerRequest }),
+      useFieldAccess(),
+      useRateLimit(rateLimiter),
+      useResponseBudget(limits.responseBytes),
+      useRevocableSubscriptions(connections, config.sse.maxStreamsPerKey),
       useValidationErrorCode(),
       useErrorLogging(log),
     ],
@@ -160,7 +192,7 @@ export function createGraphQL(deps: {
         ? secretFrom(params.authorization ?? params.Authorization, params.apiKey)
         : secretFrom(init.req?.headers.authorization ?? (init as { request?: Request }).request?.headers.get("authorization"));
       let loaders: ReturnType<Services["loaders"]> | undefined;
-      const auth = await authenticate(verifier, secret);
+      const auth = await authenticate(verifier, authFailures, secret, init.req?.socket?.remoteAddress);
       return {
         auth,
         services,

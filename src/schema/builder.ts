@@ -1,7 +1,8 @@
 import SchemaBuilder from "@pothos/core";
 import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
+import ComplexityPlugin from "@pothos/plugin-complexity";
 import type { Context } from "../graphql/context.js";
-import { AuthTokenInvalidError, AuthTokenMissingError, PermissionDeniedError } from "../errors.js";
+import { AuthTokenInvalidError, AuthTokenMissingError, PermissionDeniedError, RateLimitedError } from "../errors.js";
 import type { Permission } from "../domain/actor.js";
 import "./audit-plugin.js";
 
@@ -9,13 +10,13 @@ import "./audit-plugin.js";
  * Auth scopes are named after the permission they need (canView …), never "scope", so
  * they cannot be confused with the ScaiQueue Scope.
  */
-const SCOPE_PERMISSION = {
+export const SCOPE_PERMISSION = {
   canView: "scaiqueue:view",
   canPublish: "scaiqueue:publish",
   canConsume: "scaiqueue:consume",
   canManage: "scaiqueue:manage",
 } as const satisfies Record<string, Permission>;
-type AuthScopeName = keyof typeof SCOPE_PERMISSION;
+export type AuthScopeName = keyof typeof SCOPE_PERMISSION;
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -27,7 +28,10 @@ export const builder = new SchemaBuilder<{
   };
 }>({
   defaultFieldNullability: false,
-  plugins: [ScopeAuthPlugin, "audit"],
+  plugins: [ScopeAuthPlugin, ComplexityPlugin, "audit"],
+  // What an operation costs (graphql/operation-limits.ts checks it against MAX_QUERY_COST
+  // before it runs): 1 per field, list fields times their length, 10 where it is unknown.
+  complexity: { defaultComplexity: 1, defaultListMultiplier: 10 },
   scopeAuth: {
     authorizeOnSubscribe: true,
     authScopes: (ctx) => {
@@ -43,11 +47,16 @@ export const builder = new SchemaBuilder<{
     unauthorizedError: (_parent, ctx, _info, result) => {
       if (ctx.auth.status === "missing") return new AuthTokenMissingError();
       if (ctx.auth.status === "invalid") return new AuthTokenInvalidError();
+      if (ctx.auth.status === "throttled") return tooManyFailures(ctx.auth.retryAfter);
       const scope = failedScope(result.failure);
       return new PermissionDeniedError(scope ? SCOPE_PERMISSION[scope] : "this operation needs");
     },
   },
 });
+
+/** What a client address that sent too many unknown secrets is answered. */
+export const tooManyFailures = (retryAfter: number): RateLimitedError =>
+  new RateLimitedError(`too many unknown API keys from this address; retry in ${retryAfter} s`, retryAfter);
 
 function failedScope(f: AuthFailure): AuthScopeName | undefined {
   if (f.kind === AuthScopeFailureType.AuthScope) return f.scope as AuthScopeName;

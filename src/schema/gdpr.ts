@@ -1,7 +1,8 @@
 import type { ErasureJob } from "../generated/prisma/client.js";
 import { actorOf } from "../graphql/context.js";
 import { builder } from "./builder.js";
-import { MessageRef } from "./message.js";
+import { listLength, MessageRef } from "./message.js";
+import { MAX_JOBS_PAGE } from "../domain/gdpr.js";
 import { ScopeRef } from "./scope.js";
 
 // GDPR erasure jobs (docs/design.md "GDPR erasure"): started with manage, read with view.
@@ -12,7 +13,7 @@ const ErasureJobRef = builder.objectRef<ErasureJob>("ErasureJob").implement({
   description: "The messages of one scope matching a selector lose their content; their rows stay as tombstones.",
   fields: (t) => ({
     id: t.exposeID("id"),
-    scope: t.field({ type: ScopeRef, resolve: async (j, _a, ctx) => (await ctx.loaders().scope.load(j.scopeId))! }),
+    scope: t.field({ type: ScopeRef, authScopes: { canView: true }, resolve: async (j, _a, ctx) => (await ctx.loaders().scope.load(j.scopeId))! }),
     state: t.field({ type: ErasureJobState, resolve: (j) => j.state }),
     selector: t.field({ type: "JSON", description: "{label: {key, value}}, {correlationId} or {sourceId}, as given.", resolve: (j) => j.selector }),
     requestedBy: t.exposeString("requestedBy", { description: "The API key id that started it." }),
@@ -66,6 +67,7 @@ builder.queryFields((t) => ({
   erasureJobs: t.field({
     type: [ErasureJobRef],
     authScopes: { canView: true },
+    complexity: (args) => ({ field: 1, multiplier: listLength(args.first ?? 50, MAX_JOBS_PAGE) }),
     description: "Newest first.",
     args: { scopeId: t.arg.id({ required: true }), first: t.arg.int({ defaultValue: 50 }) },
     resolve: (_r, a, ctx) => ctx.services.erasureJobs(actorOf(ctx), String(a.scopeId), a.first ?? 50),

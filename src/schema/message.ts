@@ -1,21 +1,38 @@
 import type { Message as MessageRow } from "../generated/prisma/client.js";
 import type { PublishResult } from "../domain/publish.js";
 import type { MessagePage } from "../domain/messages.js";
-import { actorOf } from "../graphql/context.js";
+import { actorOf, type Context } from "../graphql/context.js";
 import { builder } from "./builder.js";
 import { MessageState, PriorityTier } from "./enums.js";
 import { QueueRef } from "./queue.js";
+import { MAX_PAGE } from "../domain/messages.js";
+import { MAX_CLAIM_BATCH } from "../domain/claim.js";
+import { MAX_BATCH } from "../domain/validation.js";
 
 export const MessageRef = builder.objectRef<MessageRow>("Message");
+
+/**
+ * What a claim's holder did with the message (who holds it, its response, why it failed)
+ * is shown to keys with view permission and to the key that holds (or held) the claim:
+ * an idempotent replay to a publish-only key showed another consumer's response.
+ */
+const seesClaim = (m: MessageRow, ctx: Context): boolean =>
+  ctx.auth.status === "ok" && (ctx.auth.actor.permissions.has("scaiqueue:view") || m.claimKeyId === ctx.auth.actor.keyId);
+
+/** The large JSON fields cost more (MAX_QUERY_COST): a list of messages with bodies is a large answer. */
+const LARGE_JSON = 5;
+
+/** A list's length for its cost: what the argument asks for, within what the operation takes (more is refused as VALIDATION_ERROR when it runs). */
+export const listLength = (asked: number, most: number): number => Math.min(Math.max(1, asked), most);
 
 MessageRef.implement({
   fields: (t) => ({
     id: t.exposeID("id"),
-    queue: t.field({ type: QueueRef, resolve: async (m, _a, ctx) => (await ctx.loaders().queue.load(m.queueId))! }),
+    queue: t.field({ type: QueueRef, authScopes: { canView: true }, resolve: async (m, _a, ctx) => (await ctx.loaders().queue.load(m.queueId))! }),
     state: t.field({ type: MessageState, resolve: (m) => m.state }),
     messageType: t.exposeString("messageType", { nullable: true }),
     // undefined on a message carried by an event from another process (message-events.ts)
-    body: t.field({ type: "JSON", resolve: (m, _a, ctx) => (m.body === undefined ? ctx.services.bodyOf(m.id) : m.body) }),
+    body: t.field({ type: "JSON", complexity: LARGE_JSON, resolve: (m, _a, ctx) => (m.body === undefined ? ctx.services.bodyOf(m.id) : m.body) }),
     contentType: t.exposeString("contentType"),
     labels: t.field({ type: "JSON", resolve: (m) => m.labels ?? {} }),
     priorityTier: t.field({ type: PriorityTier, resolve: (m) => m.priorityTier }),
@@ -33,13 +50,13 @@ MessageRef.implement({
       description: "Set only on the result of claim, for the claimer.",
       resolve: (m, _a, ctx) => (ctx.services.isFreshClaim(m) ? m.claimToken : null),
     }),
-    claimedBy: t.exposeString("claimedBy", { nullable: true }),
-    claimExpiresAt: t.field({ type: "DateTime", nullable: true, resolve: (m) => m.claimExpiresAt }),
-    failureReason: t.exposeString("failureReason", { nullable: true }),
-    response: t.field({ type: "JSON", nullable: true, resolve: (m) => m.response }),
-    hitlSpec: t.field({ type: "JSON", nullable: true, resolve: (m) => m.hitlSpec }),
+    claimedBy: t.string({ nullable: true, resolve: (m, _a, ctx) => (seesClaim(m, ctx) ? m.claimedBy : null) }),
+    claimExpiresAt: t.field({ type: "DateTime", nullable: true, resolve: (m, _a, ctx) => (seesClaim(m, ctx) ? m.claimExpiresAt : null) }),
+    failureReason: t.string({ nullable: true, resolve: (m, _a, ctx) => (seesClaim(m, ctx) ? m.failureReason : null) }),
+    response: t.field({ type: "JSON", nullable: true, complexity: LARGE_JSON, resolve: (m, _a, ctx) => (seesClaim(m, ctx) ? m.response : null) }),
+    hitlSpec: t.field({ type: "JSON", nullable: true, complexity: LARGE_JSON, resolve: (m) => m.hitlSpec }),
     createdAt: t.field({ type: "DateTime", resolve: (m) => m.createdAt }),
-    claimedAt: t.field({ type: "DateTime", nullable: true, resolve: (m) => m.claimedAt }),
+    claimedAt: t.field({ type: "DateTime", nullable: true, resolve: (m, _a, ctx) => (seesClaim(m, ctx) ? m.claimedAt : null) }),
     completedAt: t.field({ type: "DateTime", nullable: true, resolve: (m) => m.completedAt }),
   }),
 });
@@ -68,7 +85,8 @@ const PageInfoRef = builder.objectRef<MessagePage>("PageInfo").implement({
 });
 const MessageConnectionRef = builder.objectRef<MessagePage>("MessageConnection").implement({
   fields: (t) => ({
-    edges: t.field({ type: [MessageEdgeRef], resolve: (p) => p.edges }),
+    // the page's length is counted once, on `messages`
+    edges: t.field({ type: [MessageEdgeRef], complexity: { field: 1, multiplier: 1 }, resolve: (p) => p.edges }),
     pageInfo: t.field({ type: PageInfoRef, resolve: (p) => p }),
   }),
 });
@@ -154,6 +172,7 @@ builder.queryFields((t) => ({
   messages: t.field({
     type: MessageConnectionRef,
     authScopes: { canView: true },
+    complexity: (args) => ({ field: 1, multiplier: listLength(args.first ?? 50, MAX_PAGE) }),
     args: {
       queueId: t.arg.id(),
       scopeId: t.arg.id(),
@@ -177,6 +196,7 @@ builder.mutationFields((t) => ({
   publishBatch: t.field({
     type: [PublishResultRef],
     authScopes: { canPublish: true },
+    complexity: (args) => ({ field: 1, multiplier: listLength(args.inputs.length, MAX_BATCH) }),
     description: "1..500 messages, into one queue or many; all are checked before any is written.",
     args: { inputs: t.arg({ type: [PublishInput], required: true }) },
     resolve: (_r, a, ctx) =>
@@ -185,6 +205,7 @@ builder.mutationFields((t) => ({
   claim: t.field({
     type: [MessageRef],
     authScopes: { canConsume: true },
+    complexity: (args) => ({ field: 1, multiplier: listLength(args.input.batchSize ?? 1, MAX_CLAIM_BATCH) }),
     description: "[] when nothing is claimable.",
     args: { input: t.arg({ type: ClaimInput, required: true }) },
     resolve: (_r, a, ctx) => ctx.services.claim(actorOf(ctx), withIds(a.input, ["queueId"])),
@@ -220,6 +241,7 @@ builder.mutationFields((t) => ({
   completeBatch: t.field({
     type: [MessageRef],
     authScopes: { canConsume: true },
+    complexity: (args) => ({ field: 1, multiplier: listLength(args.inputs.length, MAX_BATCH) }),
     args: { inputs: t.arg({ type: [CompleteInput], required: true }) },
     resolve: (_r, a, ctx) =>
       ctx.services.complete(actorOf(ctx), a.inputs.map((i) => withIds(i, ["messageId"])), "inputs"),

@@ -3,7 +3,8 @@ import { actorOf } from "../graphql/context.js";
 import { ACTION_TYPES } from "../domain/routing/action.js";
 import { builder } from "./builder.js";
 import { MessageEventRef } from "./events.js";
-import { MessageRef, PublishResultRef } from "./message.js";
+import { listLength, MessageRef, PublishResultRef } from "./message.js";
+import { MAX_AUDIT_PAGE } from "../domain/audit.js";
 import { QueueRef } from "./queue.js";
 import { ScopeRef } from "./scope.js";
 
@@ -17,7 +18,7 @@ builder.enumType("RoutingActionType", { values: ACTION_TYPES, description: "The 
 const RoutingRuleRef = builder.objectRef<RoutingRule>("RoutingRule").implement({
   fields: (t) => ({
     id: t.exposeID("id"),
-    scope: t.field({ type: ScopeRef, resolve: async (r, _a, ctx) => (await ctx.loaders().scope.load(r.scopeId))! }),
+    scope: t.field({ type: ScopeRef, authScopes: { canView: true }, resolve: async (r, _a, ctx) => (await ctx.loaders().scope.load(r.scopeId))! }),
     name: t.exposeString("name"),
     position: t.exposeInt("position"),
     enabled: t.exposeBoolean("enabled"),
@@ -25,6 +26,7 @@ const RoutingRuleRef = builder.objectRef<RoutingRule>("RoutingRule").implement({
     sourceQueue: t.field({
       type: QueueRef,
       nullable: true,
+      authScopes: { canView: true },
       description: "null = every queue of the scope",
       resolve: (r, _a, ctx) => (r.sourceQueueId ? ctx.loaders().queue.load(r.sourceQueueId) : null),
     }),
@@ -49,7 +51,7 @@ const RoutingRuleInput = builder.inputType("RoutingRuleInput", {
 const MessageSchemaRef = builder.objectRef<MessageSchema>("MessageSchema").implement({
   fields: (t) => ({
     id: t.exposeID("id"),
-    scope: t.field({ type: ScopeRef, resolve: async (s, _a, ctx) => (await ctx.loaders().scope.load(s.scopeId))! }),
+    scope: t.field({ type: ScopeRef, authScopes: { canView: true }, resolve: async (s, _a, ctx) => (await ctx.loaders().scope.load(s.scopeId))! }),
     name: t.exposeString("name"),
     version: t.exposeString("version"),
     schema: t.field({ type: "JSON", resolve: (s) => s.schema }),
@@ -60,6 +62,7 @@ builder.objectField(QueueRef, "messageSchema", (t) =>
   t.field({
     type: MessageSchemaRef,
     nullable: true,
+    authScopes: { canView: true },
     description: "The schema publish checks bodies against (bindQueueSchema).",
     resolve: (q, _a, ctx) => (q.schemaId ? ctx.services.schemaOf(q.schemaId) : null),
   }),
@@ -68,7 +71,7 @@ builder.objectField(QueueRef, "messageSchema", (t) =>
 const HitlPatternRef = builder.objectRef<HitlPattern>("HitlPattern").implement({
   fields: (t) => ({
     id: t.exposeID("id"),
-    scope: t.field({ type: ScopeRef, resolve: async (p, _a, ctx) => (await ctx.loaders().scope.load(p.scopeId))! }),
+    scope: t.field({ type: ScopeRef, authScopes: { canView: true }, resolve: async (p, _a, ctx) => (await ctx.loaders().scope.load(p.scopeId))! }),
     name: t.exposeString("name"),
     version: t.exposeString("version"),
     spec: t.field({ type: "JSON", resolve: (p) => p.spec }),
@@ -125,6 +128,7 @@ builder.queryFields((t) => ({
   auditLog: t.field({
     type: [AuditEntryRef],
     authScopes: { canView: true },
+    complexity: (args) => ({ field: 1, multiplier: listLength(args.first ?? 100, MAX_AUDIT_PAGE) }),
     description: "Newest first.",
     args: {
       scopeId: t.arg.id({ required: true }),
@@ -138,6 +142,8 @@ builder.queryFields((t) => ({
   trace: t.field({
     type: [MessageEventRef],
     authScopes: { canView: true },
+    // a chain's length is not known before: as long as a routed chain may be, times a few events each
+    complexity: { field: 1, multiplier: 50 },
     description: "The chain's events, in order.",
     args: { scopeId: t.arg.id({ required: true }), correlationId: t.arg.string({ required: true }) },
     resolve: (_r, a, ctx) => ctx.services.trace(actorOf(ctx), String(a.scopeId), a.correlationId),

@@ -21,6 +21,7 @@ QueueRef.implement({
     id: t.exposeID("id"),
     scope: t.field({
       type: ScopeRef,
+      authScopes: { canView: true },
       resolve: async (q, _a, ctx) => (await ctx.loaders().scope.load(q.scopeId))!,
     }),
     slug: t.exposeString("slug"),
@@ -33,7 +34,8 @@ QueueRef.implement({
     maxRetries: t.exposeInt("maxRetries"),
     maxDepth: t.exposeInt("maxDepth", { nullable: true }),
     overflowPolicy: t.field({ type: OverflowPolicy, resolve: (q) => q.overflowPolicy }),
-    depth: t.field({ type: QueueDepthRef, resolve: (q, _a, ctx) => ctx.services.depthOf(q, ctx.loaders()) }),
+    // a Redis round trip per queue
+    depth: t.field({ type: QueueDepthRef, authScopes: { canView: true }, complexity: 5, resolve: (q, _a, ctx) => ctx.services.depthOf(q, ctx.loaders()) }),
   }),
 });
 

@@ -17,6 +17,7 @@ ScopeRef.implement({
     createdAt: t.field({ type: "DateTime", resolve: (s) => s.createdAt }),
     queues: t.field({
       type: [QueueRef],
+      authScopes: { canView: true },
       description: "System queues included, flagged by Queue.system.",
       resolve: (s, _a, ctx) => ctx.loaders().queuesOfScope.load(s.id),
     }),

@@ -7,6 +7,7 @@ import { newMessage } from "../message-rows.js";
 import type { QueueInfo } from "../queue-directory.js";
 import { escalatedTier, mergePatch, type Action } from "./action.js";
 import { matches } from "./condition.js";
+import { jsonOfAtMost, labels, perLimit } from "../validation.js";
 
 /** The circuit breaker: a chain is routed at most this many hops (contract §6). */
 export const MAX_HOPS = 16;
@@ -48,10 +49,6 @@ export async function step(deps: Deps, m: Message, trigger: RoutingTrigger, now:
   const a = rule.parsed.action;
   const at = new Date(now);
   if (a.type === "ARCHIVE") return { kind: "archive", message: ended(m, at) };
-  if (a.type === "TRANSFORM" || (a.type === "ESCALATE" && !a.targetQueueId)) return { kind: "change", message: changed(m, a) };
-  // a rule never moves a message into the queue it is already in
-  if (a.targetQueueId === m.queueId) return { kind: "none" };
-
   const refuse = async (reason: string): Promise<Step> => ({
     kind: "refused",
     record: await integrityRecord(
@@ -62,16 +59,40 @@ export async function step(deps: Deps, m: Message, trigger: RoutingTrigger, now:
       at,
     ),
   });
+  if (a.type === "TRANSFORM" || (a.type === "ESCALATE" && !a.targetQueueId)) {
+    const c = changed(m, a);
+    const over = overPublishLimits(deps, c);
+    return over ? refuse(`the ${a.type} would leave a message that publish would refuse: ${over}`) : { kind: "change", message: c };
+  }
+  // a rule never moves a message into the queue it is already in
+  if (a.targetQueueId === m.queueId) return { kind: "none" };
   if (m.routeHops >= MAX_HOPS) return refuse(`circuit breaker: the chain was already routed ${m.routeHops} hops (at most ${MAX_HOPS})`);
   const target = await deps.queues.get(m.tenantId, a.targetQueueId!);
   if (target.state !== "ACTIVE" || target.scopeState !== "ACTIVE") return refuse(`the target queue ${target.slug} is ${target.scopeState !== "ACTIVE" ? `in a ${target.scopeState} scope` : target.state}`);
   const child = childOf(m, target, a, at);
+  const over = overPublishLimits(deps, child);
+  if (over) return refuse(`the routed message would be one that publish refuses: ${over}`);
   if (target.schemaId) {
     const problems = await deps.schemas.check(target.schemaId, child.body, "body");
     if (problems.length) return refuse(`the body does not match the schema of ${target.slug}: ${problems.map((p) => `${p.field} ${p.message}`).join("; ")}`);
   }
   return { kind: "hop", child, source: a.type === "COPY" ? null : ended(m, at) };
 }
+
+/**
+ * What routing makes obeys the limits publish puts on what it takes (a patch may grow
+ * a body past MAX_MESSAGE_BYTES, setLabels may pass 64 labels): a message over them
+ * made later writes fail for everyone sharing their statement. Null when it fits.
+ */
+function overPublishLimits(deps: Pick<Deps, "limits">, m: Message): string | null {
+  const problems = [
+    ...(bodyOfAtMost(deps.limits.messageBytes).safeParse(m.body).error?.issues.map((i) => `body ${i.message}`) ?? []),
+    ...(labels.safeParse(m.labels).error?.issues.map((i) => `labels: ${i.message}`) ?? []),
+  ];
+  return problems.length ? problems.join("; ") : null;
+}
+
+const bodyOfAtMost = perLimit(jsonOfAtMost);
 
 /** A routed child: same content and correlation, caused by and parented to the source; a fresh life otherwise. */
 function childOf(m: Message, target: QueueInfo, a: Action, at: Date): Message {
@@ -90,6 +111,7 @@ function childOf(m: Message, target: QueueInfo, a: Action, at: Date): Message {
     correlationId: c.correlationId,
     causationId: m.id,
     parentId: m.id,
+    isCopy: true,
     deadline: c.deadline,
     ttlSeconds: c.ttlSeconds,
     delayUntil: c.delayUntil,
