@@ -268,6 +268,28 @@ describe("erasure by correlation id and by source id", () => {
   });
 });
 
+describe("copies are what the service made, not what a publisher said", () => {
+  it("a message whose publisher gave an erased message as its parentId keeps its content; the dead-letter copy does not", async () => {
+    const scopeId = await createScope(s);
+    const queueId = await createQueue(s, scopeId, { maxRetries: 1 });
+    const subject = `subject-${uniq()}`;
+    const erased = await publish(queueId, { body: { name: "Alice Example" }, labels: { subject } });
+    // a publisher names the subject's message as the parent of its own, unrelated one
+    const unrelated = await publish(queueId, { body: { report: "quarterly" }, parentId: erased });
+    const m = await claimOne(queueId);
+    expect(m.id).toBe(erased);
+    await ok(s.gql(FAIL, { i: { messageId: erased, claimToken: m.claimToken, reason: "no", retryable: false } }));
+    const copy = (await messagesOf({ queueId: await systemQueue(scopeId, "_dead_letter") })).find((x) => x.parentId === erased);
+    expect(copy).toMatchObject({ body: { name: "Alice Example" } });
+
+    const jobId = (await start({ scopeId, label: { key: "subject", value: subject } })).id;
+    expect(await runToEnd(jobId)).toMatchObject({ state: "COMPLETED", erased: 2 });
+    expectTombstone(await message(erased));
+    expectTombstone(await message(copy.id));
+    expect(await message(unrelated)).toMatchObject({ body: { report: "quarterly" }, parentId: erased, erasedAt: null });
+  });
+});
+
 describe("claims live at erasure", () => {
   it("waits for them, then erases what the claimer wrote back and what was copied from it", async () => {
     const scopeId = await createScope(s);
