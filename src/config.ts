@@ -58,8 +58,11 @@ const EnvSchema = z.object({
   MAX_QUERY_TOKENS: int(5000, 100, 100000),
   /** Largest cost of one operation: its fields, list fields times their length (see docs/design.md). @default 20000 */
   MAX_QUERY_COST: int(20_000, 100, 10_000_000),
-  /** Largest answer of one operation (its JSON); a larger one is refused instead of sent. @default 32 MiB */
-  MAX_RESPONSE_BYTES: int(32 * MIB, 64 * KIB, 1024 * MIB),
+  /**
+   * Largest answer of one operation (its JSON); a larger one is refused instead of sent.
+   * Serializing an answer holds the event loop (~30 MB took 150–450 ms here). @default 8 MiB
+   */
+  MAX_RESPONSE_BYTES: int(8 * MIB, 64 * KIB, 1024 * MIB),
   /** Mutation fields (aliases included) in one request. @default 10 */
   MAX_MUTATIONS_PER_REQUEST: int(10, 1, 1000),
   /** How long checking one body against its queue's JSON Schema may take off the event loop; longer is refused. @default 1000 */

@@ -39,6 +39,9 @@ const Register = z.object({
   schema: jsonObjectOfAtMost(MAX_SCHEMA_BYTES),
 });
 
+/** Until when the bodies of one operation may still be checked off the event loop (SchemaBook.allowance). */
+export type CheckAllowance = { until: number };
+
 /** A registered schema as publish checks bodies against it. */
 type Compiled = { schema: object; validate: ValidateFunction; cost: SchemaCost | null };
 
@@ -54,25 +57,32 @@ export class SchemaBook {
   private readonly compiled = new Map<string, Promise<Compiled>>();
   private readonly worker: ValidationWorker;
 
-  /** @param timeoutMs how long the worker may check one body (MAX_SCHEMA_VALIDATION_MS) */
+  /** @param timeoutMs how long the worker may check the bodies of one operation (MAX_SCHEMA_VALIDATION_MS) */
   constructor(
     private readonly db: Db,
-    timeoutMs: number,
+    private readonly timeoutMs: number,
   ) {
-    this.worker = new ValidationWorker(timeoutMs, MAX_DETAILS);
+    this.worker = new ValidationWorker(MAX_DETAILS);
+  }
+
+  /**
+   * The time the bodies of one operation may take off the event loop, all together: one
+   * batch of 500 slow bodies took one full timeout each (500 s at the default).
+   */
+  allowance(): CheckAllowance {
+    return { until: Date.now() + this.timeoutMs };
   }
 
   /** Compiles and measures a schema, or says why it is not one publish can use. */
   compile(schema: object): Compiled {
-    let validate: ValidateFunction;
+    // measured first: it is cheap, and ajv compiles a schema that fans out slowly
+    const { cost, problems } = measureSchema(schema, MAX_IN_PLACE_EVALUATIONS);
+    if (problems.length) throw new ValidationError(problems);
     try {
-      validate = this.compiler.compile(schema, { allErrors: true });
+      return { schema, validate: this.compiler.compile(schema, { allErrors: true }), cost };
     } catch (err) {
       throw new ValidationError([{ field: "schema", message: `not a usable JSON Schema: ${(err as Error).message}` }]);
     }
-    const { cost, problems } = measureSchema(schema, MAX_IN_PLACE_EVALUATIONS);
-    if (problems.length) throw new ValidationError(problems);
-    return { schema, validate, cost };
   }
 
   private compiledOf(schemaId: string): Promise<Compiled> {
@@ -95,15 +105,20 @@ export class SchemaBook {
   }
 
   /** Every problem of a body against the schema (the first MAX_DETAILS), named by path under `field` ("input.body"). */
-  async check(schemaId: string, body: unknown, field: string): Promise<ErrorDetail[]> {
+  async check(schemaId: string, body: unknown, field: string, allowance = this.allowance()): Promise<ErrorDetail[]> {
     const c = await this.compiledOf(schemaId);
     const inline = c.cost !== null && boundFor(c.cost, body) <= INLINE_EVALUATIONS;
     let problems;
     try {
-      problems = inline ? (c.validate(body) ? [] : problemsOf(c.validate.errors, MAX_DETAILS)) : await this.worker.validate(schemaId, c.schema, body);
+      if (inline) problems = c.validate(body) ? [] : problemsOf(c.validate.errors, MAX_DETAILS);
+      else {
+        const left = allowance.until - Date.now();
+        if (left <= 0) throw new ValidationTimeout(0);
+        problems = await this.worker.validate(schemaId, c.schema, body, left);
+      }
     } catch (err) {
       // the worker ran out of time or memory on this body: that is the body's (and its schema's) doing
-      const why = err instanceof ValidationTimeout ? `took longer than ${err.ms} ms (MAX_SCHEMA_VALIDATION_MS)` : `could not be done (${(err as Error).message})`;
+      const why = err instanceof ValidationTimeout ? `did not end within the ${this.timeoutMs} ms the operation's bodies have together (MAX_SCHEMA_VALIDATION_MS)` : `could not be done (${(err as Error).message})`;
       return [{ field, message: `checking it against the queue's schema ${why}: it is refused` }];
     }
     return problems.map((p) => ({ field: field + p.path, message: p.message }));

@@ -74,11 +74,12 @@ export async function publish(deps: Deps, actor: Actor, inputs: unknown[], prefi
     if (!queues.has(p.queueId)) queues.set(p.queueId, await acceptingQueue(deps, actor, p.queueId, itemField(prefix, i)));
   }
   const problems: ErrorDetail[] = await unknownParents(deps, actor, parsed, prefix);
+  const allowance = deps.schemas.allowance();
   for (const [i, p] of parsed.entries()) {
     const field = itemField(prefix, i);
     if (p.hitlSpec) problems.push(...checkHitlSpec(p.hitlSpec, `${field}.hitlSpec`));
     const schemaId = queues.get(p.queueId)!.schemaId;
-    if (schemaId) problems.push(...(await deps.schemas.check(schemaId, p.body, `${field}.body`)));
+    if (schemaId) problems.push(...(await deps.schemas.check(schemaId, p.body, `${field}.body`, allowance)));
   }
   if (problems.length) throw new ValidationError(problems);
 

@@ -11,11 +11,11 @@ export class ValidationTimeout extends Error {
   }
 }
 
-type Job = { schemaId: string; schema: object; body: unknown; resolve: (p: Problem[]) => void; reject: (err: Error) => void };
+type Job = { schemaId: string; schema: object; body: unknown; timeoutMs: number; resolve: (p: Problem[]) => void; reject: (err: Error) => void };
 
 /**
  * One worker thread that validates bodies the event loop should not: one job at a time,
- * each for at most `timeoutMs` and within WORKER_HEAP_MB. A job over its time, or one that
+ * each for at most its `timeoutMs` and within WORKER_HEAP_MB. A job over its time, or one that
  * exhausts the heap, ends the worker; the next job starts a fresh one. Jobs wait their
  * turn, so the timeout measures each job's own work.
  */
@@ -26,15 +26,13 @@ export class ValidationWorker {
   private nextId = 0;
   private closed = false;
 
-  constructor(
-    private readonly timeoutMs: number,
-    private readonly maxProblems: number,
-  ) {}
+  constructor(private readonly maxProblems: number) {}
 
-  validate(schemaId: string, schema: object, body: unknown): Promise<Problem[]> {
+  /** Checks `body` off the event loop; rejects with ValidationTimeout once it has run `timeoutMs`. */
+  validate(schemaId: string, schema: object, body: unknown, timeoutMs: number): Promise<Problem[]> {
     if (this.closed) return Promise.reject(new Error("the validation worker is shut down"));
     return new Promise((resolve, reject) => {
-      this.queue.push({ schemaId, schema, body, resolve, reject });
+      this.queue.push({ schemaId, schema, body, timeoutMs, resolve, reject });
       this.pump();
     });
   }
@@ -50,7 +48,7 @@ export class ValidationWorker {
     if (this.running || !this.queue.length) return;
     const job = this.queue.shift()!;
     const worker = (this.worker ??= this.start());
-    const timer = setTimeout(() => this.finish(new ValidationTimeout(this.timeoutMs)), this.timeoutMs);
+    const timer = setTimeout(() => this.finish(new ValidationTimeout(job.timeoutMs)), job.timeoutMs);
     this.running = { job, timer };
     worker.postMessage({ id: ++this.nextId, schemaId: job.schemaId, schema: job.schema, body: job.body, limit: this.maxProblems });
   }

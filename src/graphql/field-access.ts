@@ -1,4 +1,5 @@
-import { TypeInfo, visit, visitWithTypeInfo, type ExecutionResult } from "graphql";
+import { TypeInfo, visit, visitWithTypeInfo, type DocumentNode, type ExecutionResult, type OperationDefinitionNode } from "graphql";
+import type { Permission } from "../domain/actor.js";
 import type { Plugin } from "graphql-yoga";
 import { PermissionDeniedError } from "../errors.js";
 import { SCOPE_PERMISSION, type AuthScopeName } from "../schema/builder.js";
@@ -17,33 +18,50 @@ import { documentOf, operationOf, type OperationArgs } from "./operation.js";
  * the others' answers.
  */
 export function useFieldAccess(): Plugin<Context> {
+  // Yoga caches parsed documents, so the same query text is the same DocumentNode: what it
+  // needs is worked out once per document and operation, not on every request
+  const needed = new WeakMap<DocumentNode, Map<string, Permission[][]>>();
+  const needsOf = (args: OperationArgs, operation: OperationDefinitionNode): Permission[][] => {
+    let byOperation = needed.get(args.document);
+    if (!byOperation) needed.set(args.document, (byOperation = new Map()));
+    const name = operation.name?.value ?? "";
+    let needs = byOperation.get(name);
+    if (!needs) byOperation.set(name, (needs = nestedNeeds(args, operation)));
+    return needs;
+  };
   const check = (args: OperationArgs & { contextValue: unknown }, stop: (result: ExecutionResult) => void) => {
     const ctx = args.contextValue as Context;
     if (ctx.auth.status !== "ok") return; // the root fields refuse it with the auth error
     const operation = operationOf(args);
     if (!operation) return;
     const held = ctx.auth.actor.permissions;
-    const roots = new Set([args.schema.getQueryType(), args.schema.getMutationType(), args.schema.getSubscriptionType()]);
-    const typeInfo = new TypeInfo(args.schema);
-    let missing: string | undefined;
-    visit(
-      documentOf(args, operation),
-      visitWithTypeInfo(typeInfo, {
-        Field() {
-          const field = typeInfo.getFieldDef();
-          if (missing || !field || roots.has(typeInfo.getParentType() as never)) return;
-          const scopes = (field.extensions?.pothosOptions as { authScopes?: unknown } | undefined)?.authScopes;
-          if (scopes === null || typeof scopes !== "object") return;
-          // as in Pothos, any one of the field's scopes lets it through
-          const needs = Object.entries(scopes).flatMap(([scope, wanted]) => (wanted === true && SCOPE_PERMISSION[scope as AuthScopeName] ? [SCOPE_PERMISSION[scope as AuthScopeName]] : []));
-          if (needs.length && !needs.some((p) => held.has(p))) missing = needs[0];
-        },
-      }),
-    );
-    if (missing) stop({ errors: [maskError(new PermissionDeniedError(missing))] });
+    // as in Pothos, any one of a field's scopes lets it through
+    const missing = needsOf(args, operation).find((anyOf) => !anyOf.some((p) => held.has(p)));
+    if (missing) stop({ errors: [maskError(new PermissionDeniedError(missing[0]!))] });
   };
   return {
     onExecute: ({ args, setResultAndStopExecution }) => check(args, setResultAndStopExecution),
     onSubscribe: ({ args, setResultAndStopExecution }) => check(args, setResultAndStopExecution),
   };
+}
+
+/** The permissions the operation's nested fields need, each as the list of which any one will do. */
+function nestedNeeds(args: OperationArgs, operation: OperationDefinitionNode): Permission[][] {
+  const roots = new Set([args.schema.getQueryType(), args.schema.getMutationType(), args.schema.getSubscriptionType()]);
+  const typeInfo = new TypeInfo(args.schema);
+  const needs = new Map<string, Permission[]>();
+  visit(
+    documentOf(args, operation),
+    visitWithTypeInfo(typeInfo, {
+      Field() {
+        const field = typeInfo.getFieldDef();
+        if (!field || roots.has(typeInfo.getParentType() as never)) return;
+        const scopes = (field.extensions?.pothosOptions as { authScopes?: unknown } | undefined)?.authScopes;
+        if (scopes === null || typeof scopes !== "object") return;
+        const anyOf = Object.entries(scopes).flatMap(([scope, wanted]) => (wanted === true && SCOPE_PERMISSION[scope as AuthScopeName] ? [SCOPE_PERMISSION[scope as AuthScopeName]] : []));
+        if (anyOf.length) needs.set(anyOf.join(","), anyOf);
+      },
+    }),
+  );
+  return [...needs.values()];
 }

@@ -19,7 +19,12 @@ export const MessageRef = builder.objectRef<MessageRow>("Message");
 const seesClaim = (m: MessageRow, ctx: Context): boolean =>
   ctx.auth.status === "ok" && (ctx.auth.actor.permissions.has("scaiqueue:view") || m.claimKeyId === ctx.auth.actor.keyId);
 
-/** The large JSON fields cost more (MAX_QUERY_COST): a list of messages with bodies is a large answer. */
+/**
+ * The large JSON fields cost more (MAX_QUERY_COST): each is read whole from MariaDB. With
+ * 5, the cost limit lets one operation read about 4,000 of them, which MAX_RESPONSE_BYTES
+ * then bounds in bytes; weighing them by MAX_MESSAGE_BYTES instead refused a page of 500
+ * messages with their bodies and responses at the default limits.
+ */
 const LARGE_JSON = 5;
 
 /** A list's length for its cost: what the argument asks for, within what the operation takes (more is refused as VALIDATION_ERROR when it runs). */
