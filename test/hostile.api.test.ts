@@ -11,6 +11,7 @@ import { parseDatabaseUrl } from "../src/db/connection.js";
 import { ok, startTestServer, type TestServer } from "./support/server.js";
 import { CLAIM, COMPLETE, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 import { operationOf, type IdPools, type Mode, type Operation } from "./support/hostile.js";
+import { whileResponsive } from "./support/responsive.js";
 
 /**
  * Hostile clients against every mutation of the schema (read from src/schema, so new
@@ -286,39 +287,10 @@ describe("hostile tenant data and queries: bounded time, contract codes", () => 
   const baseOf = (server: Endpoint) => server.url.replace(/\/graphql$/, "");
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  /**
-   * Runs `fn` while `/healthz` is asked every ~20 ms; answers fn's result and the slowest
-   * healthz answer in ms (performance.now()). The server runs in this process, so each
-   * answer is timed from when its request was due, as a prober outside would time it: a
-   * stall while the poller waits for its next turn counts too.
-   */
+  /** whileResponsive, against this block's server unless told another. */
   async function responsive<T>(fn: () => Promise<T>, base = baseOf(s)): Promise<{ result: T; slowest: number }> {
-    let running = true;
-    let slowest = 0;
-    const poller = (async () => {
-      let due = performance.now();
-      for (;;) {
-        const res = await fetch(`${base}/healthz`);
-        await res.arrayBuffer();
-        slowest = Math.max(slowest, performance.now() - due);
-        if (res.status !== 200) throw new Error(`/healthz answered ${res.status}`);
-        if (!running) return; // the last one was asked after fn was done
-        due = performance.now() + 20;
-        await sleep(20);
-      }
-    })().then(
-      () => null,
-      (err: Error) => err,
-    );
-    let result: T;
-    try {
-      result = await fn();
-    } finally {
-      running = false;
-      const failed = await poller;
-      if (failed) throw failed;
-    }
-    return { result, slowest };
+    const { result, slowestMs } = await whileResponsive(base, fn);
+    return { result, slowest: slowestMs };
   }
 
   type Seen = { status: number; text: string; ms: number };

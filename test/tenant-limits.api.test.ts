@@ -97,6 +97,12 @@ describe("1. JSON Schemas cannot stall or kill the process", () => {
     expect(slowestMs).toBeLessThan(200);
     expect(await countIn(queueId)).toBe(0);
     expect((await ok(s.gql(PUBLISH, { i: { queueId, body: { b0: "x", a: { b1: "y" } } } }))).publish.message.id).toBeTruthy();
+    // the bodies of one batch share the allowance: 20 slow ones do not take 20 of it
+    const t20 = performance.now();
+    const batch = await s.gql(PUBLISH_BATCH, { is: Array.from({ length: 20 }, () => ({ queueId, body: deep })) });
+    expect(codes(batch)).toEqual(["VALIDATION_ERROR"]);
+    expect(batch.errors![0]!.extensions!.details).toHaveLength(20);
+    expect(performance.now() - t20).toBeLessThan(2000);
   });
 
   it("a routed child entering a queue with such a schema is refused as fast, and the refusal is recorded in _integrity", async () => {
