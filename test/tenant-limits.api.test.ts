@@ -6,6 +6,7 @@ import { code, ok, startTestServer, uniq, type GqlResult, type TestServer } from
 import { CLAIM, COMPLETE, PUBLISH, PUBLISH_BATCH, createQueue, createScope } from "./support/fixtures.js";
 import { subscribe } from "./support/subscription.js";
 import { whileResponsive } from "./support/responsive.js";
+import { startPrivateMariaDb, type PrivateMariaDb } from "./support/mariadb-server.js";
 import { parseDatabaseUrl } from "../src/db/connection.js";
 import { ApiKeyVerifier, hashSecret } from "../src/domain/api-keys.js";
 
@@ -535,6 +536,42 @@ describe("with small limits", () => {
     expect((await ok(t.gql(PUBLISH, { i: { queueId, body: "after" } }))).publish.message.state).toBe("PENDING");
     expect((await tdb.query("SELECT body FROM messages WHERE queueId = ?", [queueId])).map((m: any) => m.body)).toEqual(["after"]);
   });
+});
+
+describe("14. a MariaDB that stops answering", () => {
+  let m: PrivateMariaDb;
+  let u: TestServer;
+  beforeAll(async () => {
+    m = await startPrivateMariaDb();
+    u = await startTestServer({ DATABASE_URL: m.url, DATABASE_STATEMENT_TIMEOUT_S: "1" });
+  });
+  afterAll(async () => {
+    m?.thaw();
+    await u?.stop();
+    await m?.stop();
+  });
+
+  it("answers within its statement timeout and grace instead of hanging, and serves again once it is back", async () => {
+    const queueId = await createQueue(u, await createScope(u));
+    await ok(u.gql(PUBLISH, { i: { queueId, body: "before" } }));
+    m.freeze(); // the process takes no more work; its sockets stay open
+    let r: GqlResult;
+    const started = performance.now();
+    try {
+      r = await u.gql(PUBLISH, { i: { queueId, body: "while frozen" } });
+    } finally {
+      m.thaw();
+    }
+    // the INSERT was sent before the server stopped: whether it ran is not known, so no
+    // code that promises nothing was done (SCAIQUEUE_OVERLOADED) is answered
+    expect(codes(r)).toEqual(["INTERNAL_SERVER_ERROR"]);
+    expect(performance.now() - started).toBeLessThan(8000); // 1 s statement timeout + 2 s grace, with room
+    expect((await ok(u.gql(PUBLISH, { i: { queueId, body: "after" } }))).publish.message.state).toBe("PENDING");
+    const bodies = (await ok(u.gql(`query($q: ID!) { messages(queueId: $q) { edges { node { body } } } }`, { q: queueId }))).messages.edges.map((e: any) => e.node.body);
+    // it may have run once the server went on: what a client must allow for (an idempotency key makes the retry safe)
+    expect(bodies.filter((b: string) => b !== "while frozen")).toEqual(["before", "after"]);
+    expect(bodies.filter((b: string) => b === "while frozen").length).toBeLessThanOrEqual(1);
+  }, 30_000);
 });
 
 describe("15. introspection in production", () => {

@@ -5,25 +5,40 @@ import { parseDatabaseUrl } from "./connection.js";
 
 export type Db = PrismaClient;
 
+/** How much later than MariaDB's own statement timeout a connection that has not answered at all is given up. */
+const SOCKET_GRACE_MS = 2000;
+
 /**
- * Every connection's session (both pools): READ COMMITTED (below), and statements bounded
- * by DATABASE_STATEMENT_TIMEOUT_S: MariaDB stops one that runs longer, waiting on a lock
- * included, and rolls it back (error 1969), which the API answers SCAIQUEUE_OVERLOADED
- * (isOverloaded). Without it a stuck table lock held every request for as long as it lasted.
+ * What every connection of both pools shares: its session, READ COMMITTED (below), and
+ * the bounds of DATABASE_STATEMENT_TIMEOUT_S. MariaDB stops a statement that runs longer,
+ * waiting on a lock included, and rolls it back (error 1969: SCAIQUEUE_OVERLOADED, see
+ * isOverloaded). A server that does not answer at all (stopped, or its host gone) is
+ * given up SOCKET_GRACE_MS later by the driver (`socketTimeout`); what was sent may
+ * still run when it comes back, so that outcome is unknown and answers
+ * INTERNAL_SERVER_ERROR, not a code that promises nothing was done. Without these a
+ * stuck table lock, or a stopped MariaDB, held every request for as long as it lasted. A socket timeout also ends idle connections, so the pools let idle ones go
+ * before it would (`idleTimeout`, seconds) and open new ones as needed.
  */
-export function sessionSql(config: Pick<Config, "database">): string[] {
-  const timeoutS = (config.database.statementTimeoutMs ?? 0) / 1000;
-  return ["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", ...(timeoutS > 0 ? [`SET SESSION max_statement_time = ${timeoutS}`] : [])];
+export function connectionOptions(config: Pick<Config, "database">): { initSql: string[]; socketTimeout?: number; idleTimeout?: number } {
+  const timeoutMs = config.database.statementTimeoutMs ?? 0;
+  const initSql = ["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"];
+  if (timeoutMs <= 0) return { initSql };
+  const socketTimeout = timeoutMs + SOCKET_GRACE_MS;
+  return { initSql: [...initSql, `SET SESSION max_statement_time = ${timeoutMs / 1000}`], socketTimeout, idleTimeout: Math.max(1, Math.floor(socketTimeout / 2000)) };
 }
 
 /**
- * Whether an error says MariaDB could not take the work now: a statement over its time
- * (1969) or no pooled connection free within the pool's wait. Driver errors reach us
+ * Whether an error says MariaDB did not take the work, so nothing of it was done: a
+ * statement over its time (MariaDB rolled it back) or no pooled connection free within
+ * the pool's wait (nothing was sent). Driver errors reach us
  * raw (mariadb) or wrapped by Prisma's adapter, so the message is what both keep.
  */
 export function isOverloaded(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { errno?: unknown }).errno === 1969 || /max_statement_time exceeded|retrieve connection from pool timeout|pool timeout/i.test(e.message)) return true;
+    const errno = (e as { errno?: unknown }).errno;
+    // 1969: a statement over its time, rolled back; 45028: no pooled connection in time, nothing sent
+    if (errno === 1969 || errno === 45028) return true;
+    if (/max_statement_time exceeded|retrieve connection from pool timeout|pool timeout/i.test(e.message)) return true;
   }
   return false;
 }
@@ -45,7 +60,7 @@ export function createDb(config: Pick<Config, "database">, opts: { onQuery?: (sq
     // Every write here is a conditional UPDATE, an INSERT or a SKIP LOCKED pick, which
     // need no gap locks; under REPEATABLE READ the gap locks of concurrent claims and
     // inserts (messages, `_events` rows) deadlocked under load (seen in the benchmark).
-    initSql: sessionSql(config),
+    ...connectionOptions(config),
     // DATETIME(3) columns hold UTC; read and write them as such whatever the server zone.
     timezone: "Z",
   });

@@ -1,6 +1,6 @@
 import { createPool, type Pool } from "mariadb";
 import type { Config } from "../config.js";
-import { sessionSql, type Db } from "./client.js";
+import { connectionOptions, type Db } from "./client.js";
 import { parseDatabaseUrl } from "./connection.js";
 
 /**
@@ -53,8 +53,8 @@ export function createSqlPool(config: Pick<Config, "database">, opts: { onQuery?
     connectionLimit: config.database.poolSize,
     // opened as needed, not all at start: Prisma's pool holds poolSize connections too
     minimumIdle: 1,
-    // same session as Prisma's pool (src/db/client.ts says why)
-    initSql: sessionSql(config),
+    // same session and bounds as Prisma's pool (src/db/client.ts says why)
+    ...connectionOptions(config),
     timezone: "Z",
     // JSON columns parsed by their column type (the server marks them), as Prisma does
     autoJsonMap: true,

@@ -19,7 +19,7 @@ const joined = new Map<string, string>();
 
 /**
  * The group's id, creating the group on first use (safe when processes race). A queue
- * has at most `maxGroups`: each group costs every publish into the queue a delivery row,
+ * has at most MAX_CONSUMER_GROUPS_PER_QUEUE: each group costs every publish into the queue a delivery row,
  * and unbounded groups let one consumer key make every publish fail (140 groups put a
  * batch of 100 past MariaDB's 65,535 placeholders). The queue's row is locked while the
  * groups are counted, so racing joins cannot pass the bound together. Consume keys may
