@@ -16,8 +16,9 @@ const SOCKET_GRACE_MS = 2000;
  * given up SOCKET_GRACE_MS later by the driver (`socketTimeout`); what was sent may
  * still run when it comes back, so that outcome is unknown and answers
  * INTERNAL_SERVER_ERROR, not a code that promises nothing was done. Without these a
- * stuck table lock, or a stopped MariaDB, held every request for as long as it lasted. A socket timeout also ends idle connections, so the pools let idle ones go
- * before it would (`idleTimeout`, seconds) and open new ones as needed.
+ * stuck table lock, or a stopped MariaDB, held every request for as long as it lasted.
+ * A socket timeout also ends idle connections, so the pools let idle ones go before it
+ * would (`idleTimeout`, seconds) and open new ones as needed.
  */
 export function connectionOptions(config: Pick<Config, "database">): { initSql: string[]; socketTimeout?: number; idleTimeout?: number } {
   const timeoutMs = config.database.statementTimeoutMs ?? 0;
@@ -30,15 +31,15 @@ export function connectionOptions(config: Pick<Config, "database">): { initSql: 
 /**
  * Whether an error says MariaDB did not take the work, so nothing of it was done: a
  * statement over its time (MariaDB rolled it back) or no pooled connection free within
- * the pool's wait (nothing was sent). Driver errors reach us
- * raw (mariadb) or wrapped by Prisma's adapter, so the message is what both keep.
+ * the pool's wait (nothing was sent). Driver errors reach us raw (mariadb) or wrapped
+ * by Prisma's adapter, so the message is what both keep.
  */
 export function isOverloaded(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const errno = (e as { errno?: unknown }).errno;
     // 1969: a statement over its time, rolled back; 45028: no pooled connection in time, nothing sent
     if (errno === 1969 || errno === 45028) return true;
-    if (/max_statement_time exceeded|retrieve connection from pool timeout|pool timeout/i.test(e.message)) return true;
+    if (/max_statement_time exceeded|pool timeout/i.test(e.message)) return true;
   }
   return false;
 }

@@ -121,7 +121,6 @@ function statementsOn(on: Pick<Pool, "query" | "execute">, onQuery?: (sql: strin
   };
 }
 
-
 /** A Prisma client or transaction as Sql, for steps that run inside a Prisma transaction. */
 export function sqlOf(db: Db): Sql {
   return {

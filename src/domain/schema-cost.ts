@@ -43,7 +43,7 @@ const SCALAR_TYPES = new Set(["string", "number", "integer", "boolean", "null"])
 
 const isSchema = (v: unknown): v is Node => typeof v === "boolean" || (v !== null && typeof v === "object" && !Array.isArray(v));
 
-const ONE = ["not", "if", "then", "else", "items", ...CHILD_ONE];
+const ONE = [...IN_PLACE_ONE, "items", ...CHILD_ONE];
 const LISTS = [...IN_PLACE_LISTS, "prefixItems", "items"];
 const MAPS = ["properties", "patternProperties", "$defs", "definitions", ...IN_PLACE_MAPS];
 

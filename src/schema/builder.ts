@@ -18,6 +18,9 @@ export const SCOPE_PERMISSION = {
 } as const satisfies Record<string, Permission>;
 export type AuthScopeName = keyof typeof SCOPE_PERMISSION;
 
+/** A list's length for its cost: what the argument asks for, within what the field takes (more is refused as VALIDATION_ERROR when it runs). */
+export const listLength = (asked: number, most: number): number => Math.min(Math.max(1, asked), most);
+
 export const builder = new SchemaBuilder<{
   Context: Context;
   AuthScopes: Record<AuthScopeName, boolean>;

@@ -1,7 +1,7 @@
 import type { ErasureJob } from "../generated/prisma/client.js";
 import { actorOf } from "../graphql/context.js";
-import { builder } from "./builder.js";
-import { listLength, MessageRef } from "./message.js";
+import { builder, listLength } from "./builder.js";
+import { MessageRef } from "./message.js";
 import { MAX_JOBS_PAGE } from "../domain/gdpr.js";
 import { ScopeRef } from "./scope.js";
 

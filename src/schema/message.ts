@@ -2,7 +2,7 @@ import type { Message as MessageRow } from "../generated/prisma/client.js";
 import type { PublishResult } from "../domain/publish.js";
 import type { MessagePage } from "../domain/messages.js";
 import { actorOf, type Context } from "../graphql/context.js";
-import { builder } from "./builder.js";
+import { builder, listLength } from "./builder.js";
 import { MessageState, PriorityTier } from "./enums.js";
 import { QueueRef } from "./queue.js";
 import { MAX_PAGE } from "../domain/messages.js";
@@ -26,9 +26,6 @@ const seesClaim = (m: MessageRow, ctx: Context): boolean =>
  * messages with their bodies and responses at the default limits.
  */
 const LARGE_JSON = 5;
-
-/** A list's length for its cost: what the argument asks for, within what the operation takes (more is refused as VALIDATION_ERROR when it runs). */
-export const listLength = (asked: number, most: number): number => Math.min(Math.max(1, asked), most);
 
 MessageRef.implement({
   fields: (t) => ({

@@ -1,9 +1,9 @@
 import type { AuditEntry, HitlPattern, MessageSchema, RoutingRule } from "../generated/prisma/client.js";
 import { actorOf } from "../graphql/context.js";
 import { ACTION_TYPES } from "../domain/routing/action.js";
-import { builder } from "./builder.js";
+import { builder, listLength } from "./builder.js";
 import { MessageEventRef } from "./events.js";
-import { listLength, MessageRef, PublishResultRef } from "./message.js";
+import { MessageRef, PublishResultRef } from "./message.js";
 import { MAX_AUDIT_PAGE } from "../domain/audit.js";
 import { QueueRef } from "./queue.js";
 import { ScopeRef } from "./scope.js";
