@@ -10,8 +10,8 @@
 import { writeFileSync } from "node:fs";
 import { applyMigrations, ensureDatabase } from "../src/db/migrate.js";
 import { createSqlPool, type Sql } from "../src/db/sql.js";
-import { insertRows, MESSAGE_BY_ID, newMessage } from "../src/domain/message-rows.js";
-import { stageRows } from "../src/domain/staged-events.js";
+import { insertRows, MESSAGE_BY_ID, newMessage } from "../src/db/message-rows.js";
+import { stageRows } from "../src/db/staged-events.js";
 import { uuidv7 } from "../src/ids.js";
 import { dropDatabase, findPid, newRunIds, procSample } from "./env.js";
 

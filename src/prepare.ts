@@ -2,7 +2,7 @@ import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { applyMigrations, ensureDatabase } from "./db/migrate.js";
 import { createDb } from "./db/client.js";
-import { ensureBootstrapKey } from "./domain/api-keys.js";
+import { ensureBootstrapKey } from "./domain/api-keys/keys.js";
 
 /**
  * What must hold before serving: the database exists, every migration is applied, and

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { code, ok, startTestServer, uniq, type TestServer } from "./support/server.js";
 import { CLAIM, COMPLETE, DEPTH, PUBLISH, createQueue, createScope } from "./support/fixtures.js";
 import { gdprEraser } from "../src/agents/gdpr-eraser.js";
-import { HOLD_GRACE_MS } from "../src/domain/erasure.js";
+import { HOLD_GRACE_MS } from "../src/domain/erasure/run.js";
 
 /*
  * GDPR erasure end to end: jobs started over HTTP, run by the gdpr_eraser agent's

@@ -5,7 +5,7 @@ import { createConnection, type Connection } from "mariadb";
 import { Redis } from "ioredis";
 import { getNamedType, isInputObjectType, type GraphQLInputType } from "graphql";
 import { schema } from "../src/schema/index.js";
-import { hashSecret } from "../src/domain/api-keys.js";
+import { hashSecret } from "../src/domain/api-keys/keys.js";
 import { PERMISSIONS } from "../src/domain/actor.js";
 import { parseDatabaseUrl } from "../src/db/connection.js";
 import { ok, startTestServer, type TestServer } from "./support/server.js";

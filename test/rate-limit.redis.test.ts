@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { createKeys } from "../src/redis/keys.js";
 import { QueueScripts } from "../src/redis/scripts.js";
 import { deleteKeys, uniq } from "./support/server.js";
-import { RateLimiter } from "../src/domain/rate-limits.js";
+import { RateLimiter } from "../src/domain/api-keys/rate-limits.js";
 import type { Actor } from "../src/domain/actor.js";
 
 /* rateLimit-2.lua through its wrapper, with the time as a number we step: nothing sleeps. */

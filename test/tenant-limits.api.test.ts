@@ -8,7 +8,7 @@ import { subscribe } from "./support/subscription.js";
 import { whileResponsive } from "./support/responsive.js";
 import { startPrivateMariaDb, type PrivateMariaDb } from "./support/mariadb-server.js";
 import { parseDatabaseUrl } from "../src/db/connection.js";
-import { ApiKeyVerifier, hashSecret } from "../src/domain/api-keys.js";
+import { ApiKeyVerifier, hashSecret } from "../src/domain/api-keys/keys.js";
 
 /*
  * No tenant can hurt another (issue 14): each limit the service puts on what one tenant

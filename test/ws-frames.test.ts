@@ -2,7 +2,7 @@ import { once } from "node:events";
 import type { AddressInfo, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { coalesceFrames, EARLY_ACK_BYTES } from "../src/graphql/ws-frames.js";
+import { coalesceFrames, EARLY_ACK_BYTES } from "../src/http/ws-frames.js";
 
 /** A ws server whose one connection coalesces its frames, the raw socket's writes counted. */
 async function connected() {

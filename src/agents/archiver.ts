@@ -1,7 +1,7 @@
 import type { Deps } from "../domain/deps.js";
-import { EVENTS_QUEUE } from "../domain/event-log.js";
 import { SWEEP_BATCH, type Agent } from "./agent.js";
 import { marks } from "../db/sql.js";
+import { EVENTS_QUEUE } from "../db/queue-directory.js";
 
 /**
  * Finished messages (COMPLETED, DEAD_LETTERED, EXPIRED) older than the retention become

@@ -1,8 +1,8 @@
 import type { Sql } from "../db/sql.js";
 import type { Deps } from "../domain/deps.js";
-import { EventType, onceEventId } from "../domain/message-events.js";
-import { broadcastEvents } from "../domain/emit.js";
-import { messagesById } from "../domain/message-rows.js";
+import { EventType, onceEventId } from "../events/message-event.js";
+import { announceEvents } from "../domain/outcomes/after-commit.js";
+import { messagesById } from "../db/message-rows.js";
 import type { Agent } from "./agent.js";
 
 /** A completion younger than this may still be on its way from the process that made it. */
@@ -42,7 +42,7 @@ export function completionRelay(deps: Deps): Agent {
       const kept = done.filter((d) => d.finishedAt.getTime() <= until);
       const published = await deps.bus.alreadyPublished(kept.map((d) => onceEventId(d.id, EventType.completed)));
       const missing = await messagesById(deps.sql, kept.filter((_, i) => !published[i]).map((d) => d.id));
-      for (const m of missing) await broadcastEvents(deps, [m], EventType.completed, m.completedAt!);
+      for (const m of missing) await announceEvents(deps, [m], EventType.completed, m.completedAt!);
       await deps.scripts.writeMark(NAME, until);
       await deps.bus.forgetPublished(now - REMEMBER_MS);
       return missing.length;

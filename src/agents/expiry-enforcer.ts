@@ -1,11 +1,12 @@
 import type { Message } from "../generated/prisma/client.js";
 import type { Deps } from "../domain/deps.js";
-import { byQueue } from "../domain/claims.js";
-import { EventType } from "../domain/message-events.js";
-import { emit } from "../domain/emit.js";
+import { byQueue } from "../domain/messages/held.js";
+import { EventType } from "../events/message-event.js";
+import { afterCommit } from "../domain/outcomes/after-commit.js";
+import { happenedTo } from "../domain/outcomes/event-log.js";
 import { SWEEP_BATCH, type Agent } from "./agent.js";
-import { bestEffort } from "../domain/redis-fallback.js";
-import { MESSAGE_BY_ID } from "../domain/message-rows.js";
+import { bestEffort } from "../redis/fallback.js";
+import { MESSAGE_BY_ID } from "../db/message-rows.js";
 import { marks } from "../db/sql.js";
 
 /**
@@ -48,7 +49,7 @@ export function expiryEnforcer(deps: Deps): Agent {
           bestEffort(deps, () => deps.scripts.remove(deps.scripts.keys.queue(g[0]!.row.scopeId, g[0]!.row.queueId), g.map((x) => x.row.id))),
         ),
       );
-      await emit(deps, ended, EventType.expired, at);
+      await afterCommit(deps, happenedTo(ended, EventType.expired), at);
       return ended.length;
     },
   };

@@ -1,5 +1,5 @@
 import type { Deps } from "../domain/deps.js";
-import { ERASER_DEFAULTS, runErasures, type EraserOptions } from "../domain/erasure.js";
+import { ERASER_DEFAULTS, runErasures, type EraserOptions } from "../domain/erasure/run.js";
 import type { Agent } from "./agent.js";
 
 /**

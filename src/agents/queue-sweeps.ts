@@ -1,5 +1,5 @@
 import type { Deps } from "../domain/deps.js";
-import { ORDER_EPOCH_MS } from "../domain/ordering.js";
+import { ORDER_EPOCH_MS } from "../domain/intake/ordering.js";
 import type { Agent } from "./agent.js";
 
 /** Queues still in service; sweeps that work per queue in Redis go over these. */

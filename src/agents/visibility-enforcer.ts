@@ -1,10 +1,10 @@
 import type { Deps } from "../domain/deps.js";
-import type { HeldClaim } from "../domain/claims.js";
-import { deadLetterClaims } from "../domain/dead-letter.js";
-import { EventType } from "../domain/message-events.js";
-import { requeueClaims } from "../domain/requeue.js";
-import { deadLetterDelivery, lapsedDeliveries, requeueDelivery } from "../domain/deliveries.js";
+import { deadLetterClaims } from "../domain/messages/dead-letter.js";
+import { EventType } from "../events/message-event.js";
+import { requeueClaims } from "../domain/messages/requeue.js";
+import { deadLetterDelivery, lapsedDeliveries, requeueDelivery } from "../domain/messages/lanes/group.js";
 import { SWEEP_BATCH, type Agent } from "./agent.js";
+import { type HeldClaim } from "../db/message-statements.js";
 
 /**
  * Lapsed claims come back: every second, claims past claimExpiresAt (read from

@@ -1,5 +1,5 @@
 import { PrismaMariaDb } from "@prisma/adapter-mariadb";
-import { PrismaClient } from "../generated/prisma/client.js";
+import { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import type { Config } from "../config.js";
 import { parseDatabaseUrl } from "./connection.js";
 
@@ -70,4 +70,9 @@ export function createDb(config: Pick<Config, "database">, opts: { onQuery?: (sq
   const onQuery = opts.onQuery;
   db.$on("query", (e) => onQuery(e.query));
   return db;
+}
+
+/** A write refused by a unique index (Prisma P2002). */
+export function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002";
 }

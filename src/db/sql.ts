@@ -170,3 +170,16 @@ export function statementChunks<T>(rows: T[], bytesOf?: (row: T) => number): T[]
   if (chunk.length) out.push(chunk);
   return out;
 }
+
+const TRANSIENT = /Deadlock found|Lock wait timeout/;
+
+/** InnoDB may pick a statement as a deadlock victim; it was rolled back whole, so it is run again. */
+export async function retried<T>(write: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (i >= attempts || !TRANSIENT.test((err as Error).message)) throw err;
+    }
+  }
+}

@@ -3,12 +3,12 @@ import type { Sql } from "../db/sql.js";
 import type { EventBus } from "../events/bus.js";
 import type { QueueScripts } from "../redis/scripts.js";
 import type { Logger } from "../logger.js";
-import type { Journal } from "./journal.js";
-import type { MessageStatements } from "./message-statements.js";
-import type { SchemaBook } from "./message-schemas.js";
-import type { StagedEvents } from "./staged-events.js";
-import type { QueueDirectory } from "./queue-directory.js";
-import type { RuleBook } from "./routing/rules.js";
+import type { Journal } from "../db/journal.js";
+import type { MessageStatements } from "../db/message-statements.js";
+import type { StagedEvents } from "../db/staged-events.js";
+import type { QueueDirectory } from "../db/queue-directory.js";
+import { type SchemaBook } from "./message-schemas/schema-book.js";
+import { type RuleBook } from "./routing/rule-book.js";
 
 /** Milliseconds since the epoch. Agents and tests step it; everything else reads it. */
 export type Clock = () => number;

@@ -4,9 +4,11 @@ import { uuidv7 } from "../ids.js";
 import { ValidationError, type ErrorDetail } from "../errors.js";
 import type { Actor } from "./actor.js";
 import { canonicalJson } from "./canonical-json.js";
-import { schemaName, schemaVersion } from "./message-schemas.js";
-import { isUniqueViolation, requireScope } from "./scopes.js";
+import { schemaName, schemaVersion } from "./message-schemas/schemas.js";
+import { requireScope } from "./scopes/scopes.js";
 import { jsonObjectOfAtMost } from "./validation.js";
+import { isUniqueViolation } from "../db/client.js";
+import { type Deps } from "./deps.js";
 
 /**
  * Human review (contract §6): a message may carry a HITL spec, a form for a person —
@@ -129,7 +131,7 @@ export function fillPattern(spec: HitlSpec, params: unknown): HitlSpec {
   return { ...spec, sections };
 }
 
-export async function registerPattern(db: Db, actor: Actor, args: { scopeId: string; name: string; version: string; spec: unknown }): Promise<HitlPattern> {
+export async function registerPattern({ db }: Pick<Deps, "db">, actor: Actor, args: { scopeId: string; name: string; version: string; spec: unknown }): Promise<HitlPattern> {
   const problems: ErrorDetail[] = [];
   const name = schemaName.safeParse(args.name);
   if (!name.success) problems.push({ field: "name", message: name.error.issues[0]!.message });
@@ -154,7 +156,7 @@ export async function registerPattern(db: Db, actor: Actor, args: { scopeId: str
   }
 }
 
-export async function listPatterns(db: Db, actor: Actor, scopeId: string): Promise<HitlPattern[]> {
+export async function listPatterns({ db }: Pick<Deps, "db">, actor: Actor, scopeId: string): Promise<HitlPattern[]> {
   const scope = await requireScope(db, actor, scopeId);
   return db.hitlPattern.findMany({ where: { scopeId: scope.id }, orderBy: [{ name: "asc" }, { id: "asc" }] });
 }
@@ -174,7 +176,7 @@ export async function findPattern(db: Db, scopeId: string, name: string, version
 }
 
 export async function previewPattern(
-  db: Db,
+  { db }: Pick<Deps, "db">,
   actor: Actor,
   args: { scopeId: string; name: string; version?: string | null; params: unknown },
 ): Promise<HitlSpec> {

@@ -1,14 +1,14 @@
 import type { Message, MessageState } from "../generated/prisma/client.js";
 import type { QueueKeys } from "../redis/keys.js";
 import type { InRedis, RepairOp, ScannedStructure } from "../redis/scripts.js";
-import { integrityRecord } from "./integrity.js";
-import { servedFromMariaDb } from "./event-log.js";
+import { integrityRecord } from "./intake/records.js";
 import type { Deps } from "./deps.js";
-import { insertRows, MESSAGE_BY_ID } from "./message-rows.js";
+import { insertRows, MESSAGE_BY_ID } from "../db/message-rows.js";
 import { marks, statementChunks } from "../db/sql.js";
-import { orderScore, type Ordering } from "./ordering.js";
-import { enqueueMessages } from "./pending.js";
+import { orderScore, type Ordering } from "./intake/ordering.js";
+import { enqueueMessages } from "./intake/enqueue.js";
 import { isUuid } from "../ids.js";
+import { servedFrom } from "../db/queue-directory.js";
 
 /**
  * How long Redis and MariaDB may disagree about a message before it is repaired. Every
@@ -229,7 +229,7 @@ export class Reconciler {
     const queues = await db.queue.findMany({
       select: { id: true, scopeId: true, tenantId: true, ordering: true, consumerMode: true, system: true, slug: true, consumerGroups: { select: { id: true, name: true } } },
     });
-    return queues.filter((q) => !servedFromMariaDb(q)).flatMap((q): Target[] => {
+    return queues.filter((q) => servedFrom(q) === "redis").flatMap((q): Target[] => {
       const base = { queueId: q.id, scopeId: q.scopeId, tenantId: q.tenantId, ordering: q.ordering };
       if (q.consumerMode === "COMPETING") {
         return [

@@ -1,7 +1,7 @@
 import type { RedisClient } from "../redis/client.js";
 import type { Keys } from "../redis/keys.js";
 import type { QueueScripts } from "../redis/scripts.js";
-import { EventType, reviveEvent, toWire, type MessageEvent, type WireEvent } from "../domain/message-events.js";
+import { EventType, reviveEvent, toWire, type MessageEvent, type WireEvent } from "./message-event.js";
 
 type Listener = (event: MessageEvent) => void;
 

@@ -184,7 +184,7 @@ export class QueueScripts {
       const [n, next] = await this.redis.age(q.pending, sinceEpochMs, stepMs, chunk, offset);
       raised += n;
       offset = next;
-    } while (offset > 0);
+    } while (offset >= 0);
     return raised;
   }
 

@@ -1,6 +1,6 @@
 import type { ApiKey as ApiKeyRow } from "../generated/prisma/client.js";
-import type { EffectiveRateLimit, IssuedApiKey } from "../domain/api-key-lifecycle.js";
-import { actorOf } from "../graphql/context.js";
+import type { EffectiveRateLimit, IssuedApiKey } from "../domain/api-keys/lifecycle.js";
+import { actorOf } from "./context.js";
 import { builder } from "./builder.js";
 
 const RateLimitRef = builder.objectRef<EffectiveRateLimit>("RateLimit");
@@ -20,7 +20,7 @@ ApiKeyRef.implement({
     id: t.exposeID("id"),
     name: t.exposeString("name", { nullable: true }),
     permissions: t.stringList({ resolve: (k) => k.permissions.split(",") }),
-    rateLimit: t.field({ type: RateLimitRef, resolve: (k, _a, ctx) => ctx.services.rateLimitOf(k) }),
+    rateLimit: t.field({ type: RateLimitRef, resolve: (k, _a, ctx) => ctx.apiKeys.rateLimitOf(k) }),
     createdAt: t.field({ type: "DateTime", resolve: (k) => k.createdAt }),
     rotatedAt: t.field({ type: "DateTime", nullable: true, resolve: (k) => k.rotatedAt }),
     previousSecretExpiresAt: t.field({
@@ -70,7 +70,7 @@ builder.queryFields((t) => ({
     type: [ApiKeyRef],
     authScopes: { canManage: true },
     description: "Every key of the caller's tenant, revoked ones included, oldest first.",
-    resolve: (_r, _a, ctx) => ctx.services.apiKeys(actorOf(ctx)),
+    resolve: (_r, _a, ctx) => ctx.apiKeys.list(actorOf(ctx).tenantId),
   }),
 }));
 
@@ -79,26 +79,26 @@ builder.mutationFields((t) => ({
     type: IssuedApiKeyRef,
     authScopes: { canManage: true },
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.createApiKey(actorOf(ctx), a.input),
+    resolve: (_r, a, ctx) => ctx.apiKeys.create(actorOf(ctx).tenantId, actorOf(ctx).permissions, a.input),
   }),
   updateApiKey: t.field({
     type: ApiKeyRef,
     authScopes: { canManage: true },
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateApiKeyInput, required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.updateApiKey(actorOf(ctx), String(a.id), a.input),
+    resolve: (_r, a, ctx) => ctx.apiKeys.update(actorOf(ctx).tenantId, actorOf(ctx).permissions, String(a.id), a.input),
   }),
   revokeApiKey: t.field({
     type: ApiKeyRef,
     authScopes: { canManage: true },
     description: "Every process refuses the key within a second; its open WebSocket connections are closed (4403, AUTH_TOKEN_INVALID).",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.revokeApiKey(actorOf(ctx), String(a.id)),
+    resolve: (_r, a, ctx) => ctx.apiKeys.revoke(actorOf(ctx).tenantId, actorOf(ctx).permissions, String(a.id)),
   }),
   rotateApiKey: t.field({
     type: IssuedApiKeyRef,
     authScopes: { canManage: true },
     description: "A new secret for the same key; the old one keeps working for graceS seconds (0: stops at once).",
     args: { id: t.arg.id({ required: true }), graceS: t.arg.int({ defaultValue: 0 }) },
-    resolve: (_r, a, ctx) => ctx.services.rotateApiKey(actorOf(ctx), String(a.id), a.graceS),
+    resolve: (_r, a, ctx) => ctx.apiKeys.rotate(actorOf(ctx).tenantId, actorOf(ctx).permissions, String(a.id), a.graceS),
   }),
 }));

@@ -1,6 +1,7 @@
 import SchemaBuilder, { BasePlugin, type SchemaTypes } from "@pothos/core";
 import type { GraphQLFieldResolver } from "graphql";
-import type { Context } from "../graphql/context.js";
+import type { Context } from "./context.js";
+import { recordAudit } from "../domain/outcomes/audit.js";
 
 /**
  * Writes the audit entry of every mutation that succeeds (contract §6): each Mutation
@@ -18,7 +19,7 @@ export class AuditPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
       const ctx = context as unknown as Context;
       ctx.auditSubject = undefined;
       const result = await resolver(parent, args, context, info);
-      if (ctx.auth.status === "ok") await ctx.services.audit(ctx.auth.actor, action, result, ctx.auditSubject, ctx.requestId);
+      if (ctx.auth.status === "ok") await recordAudit(ctx.deps, ctx.auth.actor, action, result, ctx.auditSubject, ctx.requestId);
       return result;
     };
   }

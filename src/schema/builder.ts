@@ -1,7 +1,7 @@
 import SchemaBuilder from "@pothos/core";
 import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
 import ComplexityPlugin from "@pothos/plugin-complexity";
-import type { Context } from "../graphql/context.js";
+import type { Context } from "./context.js";
 import { AuthTokenInvalidError, AuthTokenMissingError, PermissionDeniedError, RateLimitedError } from "../errors.js";
 import type { Permission } from "../domain/actor.js";
 import "./audit-plugin.js";

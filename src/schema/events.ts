@@ -1,8 +1,9 @@
-import type { MessageEvent } from "../domain/message-events.js";
-import { actorOf } from "../graphql/context.js";
+import type { MessageEvent } from "../events/message-event.js";
+import { actorOf } from "./context.js";
 import { builder } from "./builder.js";
 import { MessageState } from "./enums.js";
 import { MessageRef } from "./message.js";
+import { completionsOf, eventsOf } from "../domain/outcomes/subscriptions.js";
 
 export const MessageEventRef = builder.objectRef<MessageEvent>("MessageEvent").implement({
   fields: (t) => ({
@@ -30,7 +31,7 @@ builder.subscriptionFields((t) => ({
       "Yields once when the message(s) with this correlation id complete, then keeps the stream open for " +
       "further completions with the same id. A waiter that subscribes after the completion still gets it at once.",
     args: { correlationId: t.arg.string({ required: true }) },
-    subscribe: (_r, a, ctx) => ctx.services.completionsOf(actorOf(ctx), a.correlationId),
+    subscribe: (_r, a, ctx) => completionsOf(ctx.deps, actorOf(ctx), a.correlationId),
     resolve: (e) => e,
   }),
   messageEvents: t.field({
@@ -44,7 +45,7 @@ builder.subscriptionFields((t) => ({
       types: t.arg.stringList(),
     },
     subscribe: (_r, a, ctx) =>
-      ctx.services.eventsOf(actorOf(ctx), {
+      eventsOf(ctx.deps, actorOf(ctx), {
         queueId: a.queueId == null ? null : String(a.queueId),
         scopeId: a.scopeId == null ? null : String(a.scopeId),
         correlationId: a.correlationId,

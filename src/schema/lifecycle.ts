@@ -1,6 +1,6 @@
 import type { ObjectRef } from "@pothos/core";
-import type { LifecycleAction } from "../domain/lifecycle.js";
-import type { Context } from "../graphql/context.js";
+import type { LifecycleAction } from "../domain/scopes/lifecycle.js";
+import type { Context } from "./context.js";
 import { builder } from "./builder.js";
 
 const ACTIONS: { action: LifecycleAction; verb: string; description: string }[] = [

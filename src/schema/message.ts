@@ -1,15 +1,21 @@
 import type { Message as MessageRow } from "../generated/prisma/client.js";
-import type { PublishResult } from "../domain/publish.js";
-import type { MessagePage } from "../domain/messages.js";
-import { actorOf, type Context } from "../graphql/context.js";
+import { publish } from "../domain/messages/publish.js";
+import { claim, MAX_CLAIM_BATCH } from "../domain/messages/claim.js";
+import { complete } from "../domain/messages/complete.js";
+import { extend, fail, release } from "../domain/messages/fail-release-extend.js";
+import { bodyOf, getMessage, listMessages, type MessagePage } from "../domain/messages/read.js";
+import { actorOf, type Context } from "./context.js";
 import { builder, listLength } from "./builder.js";
 import { MessageState, PriorityTier } from "./enums.js";
-import { QueueRef } from "./queue.js";
-import { MAX_PAGE } from "../domain/messages.js";
-import { MAX_CLAIM_BATCH } from "../domain/claim.js";
+import { MAX_PAGE } from "../domain/messages/read.js";
 import { MAX_BATCH } from "../domain/validation.js";
+import { QueueRef } from "./refs.js";
+import { type PublishResult } from "../domain/intake/write.js";
 
-export const MessageRef = builder.objectRef<MessageRow>("Message");
+/** A message as the schema shows it; `issuedClaimToken` only on the answer of the claim that issued it. */
+export type MessageView = MessageRow & { issuedClaimToken?: string };
+
+export const MessageRef = builder.objectRef<MessageView>("Message");
 
 /**
  * What a claim's holder did with the message (who holds it, its response, why it failed)
@@ -34,7 +40,7 @@ MessageRef.implement({
     state: t.field({ type: MessageState, resolve: (m) => m.state }),
     messageType: t.exposeString("messageType", { nullable: true }),
     // undefined on a message carried by an event from another process (message-events.ts)
-    body: t.field({ type: "JSON", complexity: LARGE_JSON, resolve: (m, _a, ctx) => (m.body === undefined ? ctx.services.bodyOf(m.id) : m.body) }),
+    body: t.field({ type: "JSON", complexity: LARGE_JSON, resolve: (m, _a, ctx) => (m.body === undefined ? bodyOf(ctx.deps, m.id) : m.body) }),
     contentType: t.exposeString("contentType"),
     labels: t.field({ type: "JSON", resolve: (m) => m.labels ?? {} }),
     priorityTier: t.field({ type: PriorityTier, resolve: (m) => m.priorityTier }),
@@ -50,7 +56,7 @@ MessageRef.implement({
     claimToken: t.string({
       nullable: true,
       description: "Set only on the result of claim, for the claimer.",
-      resolve: (m, _a, ctx) => (ctx.services.isFreshClaim(m) ? m.claimToken : null),
+      resolve: (m) => m.issuedClaimToken ?? null,
     }),
     claimedBy: t.string({ nullable: true, resolve: (m, _a, ctx) => (seesClaim(m, ctx) ? m.claimedBy : null) }),
     claimExpiresAt: t.field({ type: "DateTime", nullable: true, resolve: (m, _a, ctx) => (seesClaim(m, ctx) ? m.claimExpiresAt : null) }),
@@ -169,7 +175,7 @@ builder.queryFields((t) => ({
     nullable: true,
     authScopes: { canView: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.message(actorOf(ctx), String(a.id)),
+    resolve: (_r, a, ctx) => getMessage(ctx.deps, actorOf(ctx), String(a.id)),
   }),
   messages: t.field({
     type: MessageConnectionRef,
@@ -183,7 +189,7 @@ builder.queryFields((t) => ({
       first: t.arg.int({ defaultValue: 50 }),
       after: t.arg.string(),
     },
-    resolve: (_r, a, ctx) => ctx.services.messages(actorOf(ctx), withIds(a, ["queueId", "scopeId"]) as never),
+    resolve: (_r, a, ctx) => listMessages(ctx.deps, actorOf(ctx), withIds(a, ["queueId", "scopeId"]) as never),
   }),
 }));
 
@@ -193,7 +199,7 @@ builder.mutationFields((t) => ({
     authScopes: { canPublish: true },
     args: { input: t.arg({ type: PublishInput, required: true }) },
     resolve: async (_r, a, ctx) =>
-      (await ctx.services.publish(actorOf(ctx), [withIds(a.input, ["queueId", "parentId"])], "input"))[0]!,
+      (await publish(ctx.deps, actorOf(ctx), [withIds(a.input, ["queueId", "parentId"])], "input"))[0]!,
   }),
   publishBatch: t.field({
     type: [PublishResultRef],
@@ -202,7 +208,7 @@ builder.mutationFields((t) => ({
     description: "1..500 messages, into one queue or many; all are checked before any is written.",
     args: { inputs: t.arg({ type: [PublishInput], required: true }) },
     resolve: (_r, a, ctx) =>
-      ctx.services.publish(actorOf(ctx), a.inputs.map((i) => withIds(i, ["queueId", "parentId"])), "inputs"),
+      publish(ctx.deps, actorOf(ctx), a.inputs.map((i) => withIds(i, ["queueId", "parentId"])), "inputs"),
   }),
   claim: t.field({
     type: [MessageRef],
@@ -210,35 +216,36 @@ builder.mutationFields((t) => ({
     complexity: (args) => ({ field: 1, multiplier: listLength(args.input.batchSize ?? 1, MAX_CLAIM_BATCH) }),
     description: "[] when nothing is claimable.",
     args: { input: t.arg({ type: ClaimInput, required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.claim(actorOf(ctx), withIds(a.input, ["queueId"])),
+    resolve: async (_r, a, ctx) =>
+      (await claim(ctx.deps, actorOf(ctx), withIds(a.input, ["queueId"]))).map((c): MessageView => ({ ...c.message, issuedClaimToken: c.claimToken })),
   }),
   complete: t.field({
     type: MessageRef,
     authScopes: { canConsume: true },
     args: { input: t.arg({ type: CompleteInput, required: true }) },
     resolve: async (_r, a, ctx) =>
-      (await ctx.services.complete(actorOf(ctx), [withIds(a.input, ["messageId"])], "input"))[0]!,
+      (await complete(ctx.deps, actorOf(ctx), [withIds(a.input, ["messageId"])], "input"))[0]!,
   }),
   fail: t.field({
     type: MessageRef,
     authScopes: { canConsume: true },
     description: "Pending again after a backoff while attempts < maxRetries; else DEAD_LETTERED (copied to _dead_letter).",
     args: { input: t.arg({ type: FailInput, required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.fail(actorOf(ctx), withIds(a.input, ["messageId"])),
+    resolve: (_r, a, ctx) => fail(ctx.deps, actorOf(ctx), withIds(a.input, ["messageId"])),
   }),
   release: t.field({
     type: MessageRef,
     authScopes: { canConsume: true },
     description: "Hands the message back, pending after delayS, without counting the try.",
     args: { input: t.arg({ type: ReleaseInput, required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.release(actorOf(ctx), withIds(a.input, ["messageId"])),
+    resolve: (_r, a, ctx) => release(ctx.deps, actorOf(ctx), withIds(a.input, ["messageId"])),
   }),
   extend: t.field({
     type: MessageRef,
     authScopes: { canConsume: true },
     description: "The live claim now lapses extendByS seconds from now.",
     args: { input: t.arg({ type: ExtendInput, required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.extend(actorOf(ctx), withIds(a.input, ["messageId"])),
+    resolve: (_r, a, ctx) => extend(ctx.deps, actorOf(ctx), withIds(a.input, ["messageId"])),
   }),
   completeBatch: t.field({
     type: [MessageRef],
@@ -246,6 +253,6 @@ builder.mutationFields((t) => ({
     complexity: (args) => ({ field: 1, multiplier: listLength(args.inputs.length, MAX_BATCH) }),
     args: { inputs: t.arg({ type: [CompleteInput], required: true }) },
     resolve: (_r, a, ctx) =>
-      ctx.services.complete(actorOf(ctx), a.inputs.map((i) => withIds(i, ["messageId"])), "inputs"),
+      complete(ctx.deps, actorOf(ctx), a.inputs.map((i) => withIds(i, ["messageId"])), "inputs"),
   }),
 }));

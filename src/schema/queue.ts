@@ -1,11 +1,17 @@
-import type { Queue as QueueRow } from "../generated/prisma/client.js";
-import { actorOf } from "../graphql/context.js";
+import { actorOf, type Context } from "./context.js";
 import { builder } from "./builder.js";
 import { ConsumerMode, LifecycleState, Ordering, OverflowPolicy } from "./enums.js";
-import { ScopeRef } from "./scope.js";
+import { QueueRef, ScopeRef } from "./refs.js";
 import { lifecycleMutations } from "./lifecycle.js";
+import type { Queue as QueueRow } from "../generated/prisma/client.js";
+import { servedFrom } from "../db/queue-directory.js";
+import { depthOfQueue, queueDepth } from "../domain/messages/read.js";
+import { changeQueueState, createQueue, getQueue } from "../domain/scopes/queues.js";
+import { depthChangesOf } from "../domain/outcomes/subscriptions.js";
 
-export const QueueRef = builder.objectRef<QueueRow>("Queue");
+/** A queue's depth inside a listing: Redis-served queues one by one, the others batched. */
+const depthOf = (ctx: Context, q: QueueRow) =>
+  servedFrom(q) === "mariadb" ? ctx.loaders().depthOfEvents.load(q.id) : depthOfQueue(ctx.deps, { ...q, servedFrom: "redis" });
 
 export const QueueDepthRef = builder.objectRef<{ pending: number; claimed: number; delayed: number }>("QueueDepth");
 QueueDepthRef.implement({
@@ -35,7 +41,7 @@ QueueRef.implement({
     maxDepth: t.exposeInt("maxDepth", { nullable: true }),
     overflowPolicy: t.field({ type: OverflowPolicy, resolve: (q) => q.overflowPolicy }),
     // a Redis round trip per queue
-    depth: t.field({ type: QueueDepthRef, authScopes: { canView: true }, complexity: 5, resolve: (q, _a, ctx) => ctx.services.depthOf(q, ctx.loaders()) }),
+    depth: t.field({ type: QueueDepthRef, authScopes: { canView: true }, complexity: 5, resolve: (q, _a, ctx) => depthOf(ctx, q) }),
   }),
 });
 
@@ -59,7 +65,7 @@ builder.queryFields((t) => ({
     nullable: true,
     authScopes: { canView: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.queue(actorOf(ctx), String(a.id)),
+    resolve: (_r, a, ctx) => getQueue(ctx.deps, actorOf(ctx), String(a.id)),
   }),
   queueDepth: t.field({
     type: QueueDepthRef,
@@ -68,7 +74,7 @@ builder.queryFields((t) => ({
       queueId: t.arg.id({ required: true }),
       consumerGroup: t.arg.string({ description: "BROADCAST queues: one group's depth; without it, the sum over the groups." }),
     },
-    resolve: (_r, a, ctx) => ctx.services.queueDepth(actorOf(ctx), String(a.queueId), a.consumerGroup),
+    resolve: (_r, a, ctx) => queueDepth(ctx.deps, actorOf(ctx), String(a.queueId), a.consumerGroup),
   }),
 }));
 
@@ -78,7 +84,7 @@ builder.subscriptionFields((t) => ({
     authScopes: { canView: true },
     description: "The depth now, then each time it changes (coalesced to at most ~10 updates a second).",
     args: { queueId: t.arg.id({ required: true }) },
-    subscribe: (_r, a, ctx) => ctx.services.depthChangesOf(actorOf(ctx), String(a.queueId)),
+    subscribe: (_r, a, ctx) => depthChangesOf(ctx.deps, actorOf(ctx), String(a.queueId)),
     resolve: (d) => d,
   }),
 }));
@@ -88,7 +94,7 @@ builder.mutationFields((t) => ({
     type: QueueRef,
     authScopes: { canManage: true },
     args: { input: t.arg({ type: CreateQueueInput, required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.createQueue(actorOf(ctx), { ...a.input, scopeId: String(a.input.scopeId) }),
+    resolve: (_r, a, ctx) => createQueue(ctx.deps, actorOf(ctx), { ...a.input, scopeId: String(a.input.scopeId) }),
   }),
-  ...lifecycleMutations(t, "Queue", QueueRef, (ctx, id, action) => ctx.services.changeQueueState(actorOf(ctx), id, action)),
+  ...lifecycleMutations(t, "Queue", QueueRef, (ctx, id, action) => changeQueueState(ctx.deps, actorOf(ctx), id, action)),
 }));

@@ -1,11 +1,9 @@
-import type { Scope as ScopeRow } from "../generated/prisma/client.js";
-import { actorOf } from "../graphql/context.js";
+import { actorOf } from "./context.js";
 import { builder } from "./builder.js";
 import { LifecycleState } from "./enums.js";
-import { QueueRef } from "./queue.js";
+import { QueueRef, ScopeRef } from "./refs.js";
 import { lifecycleMutations } from "./lifecycle.js";
-
-export const ScopeRef = builder.objectRef<ScopeRow>("Scope");
+import { changeScopeState, createScope, getScope, listScopes } from "../domain/scopes/scopes.js";
 
 ScopeRef.implement({
   fields: (t) => ({
@@ -36,14 +34,14 @@ builder.queryFields((t) => ({
   scopes: t.field({
     type: [ScopeRef],
     authScopes: { canView: true },
-    resolve: (_r, _a, ctx) => ctx.services.scopes(actorOf(ctx)),
+    resolve: (_r, _a, ctx) => listScopes(ctx.deps, actorOf(ctx)),
   }),
   scope: t.field({
     type: ScopeRef,
     nullable: true,
     authScopes: { canView: true },
     args: { id: t.arg.id(), slug: t.arg.string() },
-    resolve: (_r, a, ctx) => ctx.services.scope(actorOf(ctx), { id: a.id?.toString(), slug: a.slug }),
+    resolve: (_r, a, ctx) => getScope(ctx.deps, actorOf(ctx), { id: a.id?.toString(), slug: a.slug }),
   }),
 }));
 
@@ -52,7 +50,7 @@ builder.mutationFields((t) => ({
     type: ScopeRef,
     authScopes: { canManage: true },
     args: { input: t.arg({ type: CreateScopeInput, required: true }) },
-    resolve: (_r, a, ctx) => ctx.services.createScope(actorOf(ctx), a.input),
+    resolve: (_r, a, ctx) => createScope(ctx.deps, actorOf(ctx), a.input),
   }),
-  ...lifecycleMutations(t, "Scope", ScopeRef, (ctx, id, action) => ctx.services.changeScopeState(actorOf(ctx), id, action)),
+  ...lifecycleMutations(t, "Scope", ScopeRef, (ctx, id, action) => changeScopeState(ctx.deps, actorOf(ctx), id, action)),
 }));

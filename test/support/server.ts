@@ -11,7 +11,7 @@ import { buildApp, type App } from "../../src/app.js";
 import { createRedis, masters } from "../../src/redis/client.js";
 import type { SweepRecord } from "../../src/agents/runner.js";
 import { createDb } from "../../src/db/client.js";
-import { createApiKey } from "../../src/domain/api-keys.js";
+import { createApiKey } from "../../src/domain/api-keys/keys.js";
 import { PERMISSIONS, type Permission } from "../../src/domain/actor.js";
 import { parseDatabaseUrl } from "../../src/db/connection.js";
 import { track, untrack } from "./resources.js";

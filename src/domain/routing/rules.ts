@@ -5,16 +5,13 @@ import { isUuid, uuidv7 } from "../../ids.js";
 import { ValidationError, type ErrorDetail } from "../../errors.js";
 import type { Actor } from "../actor.js";
 import type { Deps } from "../deps.js";
-import { requireScope } from "../scopes.js";
+import { requireScope } from "../scopes/scopes.js";
 import { intIn, parseInput, text } from "../validation.js";
-import { parseAction, type Action } from "./action.js";
-import { parseCondition, type Condition } from "./condition.js";
+import { parseAction } from "./action.js";
+import { parseCondition } from "./condition.js";
 
 export const MAX_RULES_PER_SCOPE = 200;
 const MAX_CONDITION_BYTES = 16 * 1024;
-
-/** A rule as routing uses it: condition and action already parsed. */
-export type LoadedRule = RoutingRule & { parsed: { condition: Condition; action: Action } };
 
 const RuleInput = z.object({
   scopeId: z.string(),
@@ -103,44 +100,11 @@ export async function deleteRule(deps: Pick<Deps, "db" | "rules">, actor: Actor,
   return rule;
 }
 
-export async function listRules(db: Db, actor: Actor, scopeId: string): Promise<RoutingRule[]> {
+export async function listRules({ db }: Pick<Deps, "db">, actor: Actor, scopeId: string): Promise<RoutingRule[]> {
   const scope = await requireScope(db, actor, scopeId);
   return db.routingRule.findMany({ where: { scopeId: scope.id }, orderBy: [{ position: "asc" }, { id: "asc" }] });
 }
 
 function findRule(db: Db, actor: Actor, id: string): Promise<RoutingRule | null> {
   return isUuid(id) ? db.routingRule.findFirst({ where: { id, tenantId: actor.tenantId } }) : Promise.resolve(null);
-}
-
-/** How long a process trusts its copy of a scope's rules; a change made elsewhere shows within it. */
-const TTL_MS = 1000;
-
-/** Cached rules per scope, in the order they are tried; saving a rule here drops the copy at once. */
-export class RuleBook {
-  private readonly cache = new Map<string, { until: number; rules: Promise<LoadedRule[]> }>();
-
-  constructor(private readonly db: Db) {}
-
-  async of(scopeId: string, now = Date.now()): Promise<LoadedRule[]> {
-    const hit = this.cache.get(scopeId);
-    if (hit && hit.until > now) return hit.rules;
-    const rules = this.db.routingRule
-      .findMany({ where: { scopeId, enabled: true }, orderBy: [{ position: "asc" }, { id: "asc" }] })
-      .then((rows) => rows.map(load));
-    if (this.cache.size > 50_000) this.cache.clear();
-    this.cache.set(scopeId, { until: now + TTL_MS, rules });
-    rules.catch(() => this.cache.delete(scopeId));
-    return rules;
-  }
-
-  forget(scopeId: string): void {
-    this.cache.delete(scopeId);
-  }
-}
-
-function load(rule: RoutingRule): LoadedRule {
-  // saved rules passed the same checks, so these parse
-  const condition = parseCondition(rule.condition, "condition").condition!;
-  const action = parseAction(rule.action, "action").action!;
-  return { ...rule, parsed: { condition, action } };
 }

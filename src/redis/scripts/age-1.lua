@@ -3,7 +3,7 @@
   one aging step ranks at least as LOW; after two steps, as NORMAL. It keeps its score
   and publish time inside the new tier. The order score is
   (tierRank × 1001 + (1000 − priorityScore)) × 2^40 + (publish ms − epoch),
-  see src/domain/ordering.ts.
+  see src/domain/intake/ordering.ts.
 
   KEYS[1] pending  ZSET id -> order score
 
@@ -12,7 +12,7 @@
   ARGV[3] most members to look at in this call
   ARGV[4] where to start among the LOW and BACKGROUND members (0 = the first)
 
-  Returns { raised, next }: next is where the following call starts, 0 when done.
+  Returns { raised, next }: next is where the following call starts, -1 when done.
 ]]
 local rcall = redis.call
 local pendingKey = KEYS[1]
@@ -34,7 +34,8 @@ for i = 1, #members, 2 do
     raised = raised + 1
   end
 end
--- raised members left the range, so the next chunk starts that much earlier
-local next = 0
+-- members raised to NORMAL left the range and BACKGROUND ones raised to LOW moved ahead
+-- in it, so the next chunk starts that much earlier (at worst re-reading a few)
+local next = -1
 if #members / 2 == limit then next = offset + limit - raised end
 return { raised, next }
