@@ -1,5 +1,5 @@
 // Writes schema.graphql from the Pothos schema: `npm run schema:print`.
-// test/schema.test.ts fails when the committed file is stale.
+// test/unit/schema.test.ts fails when the committed file is stale.
 import { writeFileSync } from "node:fs";
 import { printSchema } from "graphql";
 import { schema } from "../src/schema/index.js";

@@ -1,6 +1,3 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { randomUUID } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createDb } from "./db/client.js";
@@ -20,9 +17,8 @@ import { Journal } from "./db/journal.js";
 import { MessageStatements } from "./db/message-statements.js";
 import { StagedEvents } from "./db/staged-events.js";
 import { createGraphQL } from "./http/yoga.js";
-import { answerPlainPost, isPlainPost } from "./http/plain-post.js";
-import { attachGraphQLWs } from "./http/ws.js";
 import { AuthFailures } from "./http/auth.js";
+import { createHttpServer } from "./http/server.js";
 import type { Agent } from "./agents/agent.js";
 import { createAgents } from "./agents/all.js";
 import { startAgents, type SweepRecord } from "./agents/runner.js";
@@ -91,54 +87,7 @@ export function buildApp(
   let runner: ReturnType<typeof startAgents> | null = null;
   const yoga = createGraphQL({ config, deps, apiKeys, verifier, authFailures, rateLimiter, connections, log });
 
-  let inFlight = 0;
-  let stopping = false;
-  let drained: (() => void) | null = null;
-
-  const server = createServer((req, res) => {
-    inFlight++;
-    res.on("close", () => {
-      inFlight--;
-      if (stopping && inFlight === 0) drained?.();
-    });
-    void route(req as IncomingMessage & { requestId?: string; body?: unknown }, res);
-  });
-  const ws = attachGraphQLWs(server, yoga, verifier, authFailures, config, connections);
-  keyChanges.listen((keyId) => {
-    verifier.forget(keyId);
-    connections.recheck(keyId).catch((err) => log.warn({ err }, "re-checking the API keys of open connections"));
-  });
-
-  async function route(req: IncomingMessage & { requestId?: string; body?: unknown }, res: ServerResponse) {
-    const requestId = headerValue(req.headers["x-request-id"]) ?? randomUUID();
-    req.requestId = requestId;
-    res.setHeader("x-request-id", requestId);
-    const path = (req.url ?? "/").split("?")[0];
-    try {
-      if (path === "/healthz") {
-        res.setHeader("x-process-id", String(process.pid)); // which of several processes on one port answered
-        return json(res, stopping ? 503 : 200, { status: stopping ? "stopping" : "ok" });
-      }
-      if (path === "/readyz") return json(res, ...(await readiness()));
-      if (path !== yoga.graphqlEndpoint) return json(res, 404, { error: "not found; GraphQL is at /graphql" });
-      if (stopping) return json(res, 503, graphqlError("the server is shutting down", "SERVICE_UNAVAILABLE"));
-      if (req.method === "POST") {
-        const body = await readBody(req, config.limits.requestBytes);
-        if (body === null) {
-          return json(res, 413, graphqlError(`request body over ${config.limits.requestBytes} bytes`, "VALIDATION_ERROR"));
-        }
-        req.body = preRead(body, req.headers["content-type"]);
-        if (isPlainPost(req, req.body) && (await answerPlainPost(yoga, req, res, req.body))) return;
-      }
-      await yoga.requestListener(req, res); // the context factory reads req.requestId
-    } catch (err) {
-      log.error({ err, requestId }, "request failed");
-      if (!res.headersSent) json(res, 500, graphqlError("Unexpected error.", "INTERNAL_SERVER_ERROR"));
-      else res.destroy();
-    }
-  }
-
-  async function readiness(): Promise<[number, unknown]> {
+  async function readiness() {
     const check = async (fn: () => Promise<unknown>) => {
       try {
         await withTimeout(fn(), READY_TIMEOUT_MS);
@@ -148,94 +97,34 @@ export function buildApp(
       }
     };
     const [mariadb, redisState] = await Promise.all([check(() => db.$queryRaw`SELECT 1`), check(() => redis.ping())]);
-    const ok = mariadb === "ok" && redisState === "ok" && !stopping;
-    return [ok ? 200 : 503, { status: ok ? "ready" : "not ready", mariadb, redis: redisState }];
+    return { ok: mariadb === "ok" && redisState === "ok", checks: { mariadb, redis: redisState } };
   }
+  const http = createHttpServer({ config, log, yoga, verifier, authFailures, connections, readiness });
+  keyChanges.listen((keyId) => {
+    verifier.forget(keyId);
+    connections.recheck(keyId).catch((err) => log.warn({ err }, "re-checking the API keys of open connections"));
+  });
 
   return {
     deps,
     agents,
-    start: (port = config.port, host = config.host) =>
-      new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          if (config.agents.enabled) runner = startAgents(agents, { ...deps, log, onSweep: opts.onSweep });
-          connections.start();
-          resolve((server.address() as AddressInfo).port);
-        });
-      }),
+    async start(port = config.port, host = config.host) {
+      const bound = await http.listen(port, host);
+      if (config.agents.enabled) runner = startAgents(agents, { ...deps, log, onSweep: opts.onSweep });
+      connections.start();
+      return bound;
+    },
     async stop() {
-      if (stopping) return;
-      stopping = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      if (http.stopping) return;
+      const closing = http.close();
       connections.stop();
-      await ws.close();
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (drained = resolve)),
-          new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref()),
-        ]);
-      }
-      server.closeAllConnections();
-      await closed;
+      await closing;
       await runner?.stop();
       // the agents' last sweep may still be writing audit entries or `_events` rows
       await deps.journal.settled();
       await Promise.allSettled([redis.quit(), subscriber.quit(), db.$disconnect(), sql.end(), deps.schemas.close()]);
     },
   };
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  const s = Array.isArray(v) ? v[0] : v;
-  return s && /^[\w.:-]{1,128}$/.test(s) ? s : undefined;
-}
-
-/**
- * What Yoga's node adapter gets as the pre-read body. A JSON body goes in parsed: handed
- * a Buffer, the adapter runs Object.keys over it, one key per byte (measured ≈ −8%
- * server CPU per message on batched publishes). Anything else, or JSON that does not
- * parse, goes in as it came, so Yoga (and its CSRF check) sees the real content type.
- */
-function preRead(body: Buffer, contentType: string | undefined): unknown {
-  if (!body.length || !/^application\/(graphql-response\+)?json\b/i.test(contentType ?? "")) return body;
-  try {
-    const parsed: unknown = JSON.parse(body.toString("utf8"));
-    return parsed !== null && typeof parsed === "object" ? parsed : body;
-  } catch {
-    return body;
-  }
-}
-
-/** Reads the whole body, or answers null once it passes `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > limit) {
-    req.resume();
-    return Promise.resolve(null);
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners("data");
-        req.resume();
-        resolve(null);
-      } else chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-const graphqlError = (message: string, code: string) => ({ errors: [{ message, extensions: { code } }] });
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(body));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

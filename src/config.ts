@@ -60,7 +60,7 @@ const EnvSchema = z.object({
   MAX_QUERY_COST: int(20_000, 100, 10_000_000),
   /**
    * Largest answer of one operation (its JSON); a larger one is refused instead of sent.
-   * Serializing an answer holds the event loop (~30 MB took 150–450 ms here). @default 8 MiB
+   * Serializing an answer holds the event loop (~30 MB takes 150–450 ms here). @default 8 MiB
    */
   MAX_RESPONSE_BYTES: int(8 * MIB, 64 * KIB, 1024 * MIB),
   /** Mutation fields (aliases included) in one request. @default 10 */

@@ -1,6 +1,6 @@
 /**
  * Expected outcomes a client branches on. Each carries its contract code
- * (spec/api-contract.md §3); src/graphql/errors.ts is the one place that turns them
+ * (spec/api-contract.md §3); src/http/errors.ts is the one place that turns them
  * into GraphQL errors. Anything that is not a DomainError is masked.
  */
 export type ErrorDetail = { field: string; message: string };

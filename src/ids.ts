@@ -3,8 +3,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 let lastMs = 0;
 let counter = 0;
 
-// Random bytes drawn 4 kB at a time: one randomBytes call per id was 3.5% of the
-// server's CPU in the batched benchmark (a syscall-sized fill each time).
+// Random bytes drawn 4 kB at a time: a randomBytes call per id (a syscall-sized fill each
+// time) would be 3.5% of the server's CPU in the batched benchmark (scenario 1).
 const POOL_BYTES = 4096;
 let pool = Buffer.alloc(0);
 let used = 0;

@@ -55,8 +55,8 @@ type Done = { id: string; finishedAt: Date };
 /**
  * Ids of the completions that finished in (from, until], oldest first, from the
  * (state, finishedAt) index alone: whole rows are read only for the few never published.
- * Reading every completion's row through Prisma cost scenario 1 of the benchmark ~5% of
- * the server's CPU (docs/performance.md). ARCHIVED counts when it was completed first
+ * Reading every completion's row through Prisma would cost ~5% of the server's CPU in
+ * benchmark scenario 1 (docs/performance.md). ARCHIVED counts when it was completed first
  * (a rule triggered by the completion archived it before this sweep looked).
  */
 function completedIn(sql: Sql, from: number, until: number): Promise<Done[]> {

@@ -3,7 +3,7 @@ import { ERASER_DEFAULTS, runErasures, type EraserOptions } from "../domain/eras
 import type { Agent } from "./agent.js";
 
 /**
- * Runs GDPR erasure jobs (src/domain/erasure.ts): new ones, and those a process left
+ * Runs GDPR erasure jobs (src/domain/erasure/run.ts): new ones, and those a process left
  * RUNNING when it stopped, from where their job row says. Returns the messages erased.
  */
 export function gdprEraser(deps: Deps, opts: EraserOptions = ERASER_DEFAULTS): Agent {

@@ -7,8 +7,8 @@ import type { Agent } from "./agent.js";
 /**
  * How long a lease lasts unless renewed. A sweep renews it every third of this while it
  * runs, so a sweep may take as long as it needs, and a process killed mid-sweep frees
- * its agents within this time. (A fixed 30 s lease kept a killed process's reconciler
- * from running in its successor for up to 30 s.)
+ * its agents within this time. (A fixed 30 s lease would keep a killed process's
+ * reconciler from running in its successor for up to 30 s.)
  */
 const LEASE_MS = 6_000;
 

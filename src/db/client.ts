@@ -4,6 +4,8 @@ import type { Config } from "../config.js";
 import { parseDatabaseUrl } from "./connection.js";
 
 export type Db = PrismaClient;
+/** A Prisma client or an open transaction of one: what a step that may run inside a transaction takes. */
+export type Tx = Prisma.TransactionClient;
 
 /** How much later than MariaDB's own statement timeout a connection that has not answered at all is given up. */
 const SOCKET_GRACE_MS = 2000;
@@ -16,7 +18,7 @@ const SOCKET_GRACE_MS = 2000;
  * given up SOCKET_GRACE_MS later by the driver (`socketTimeout`); what was sent may
  * still run when it comes back, so that outcome is unknown and answers
  * INTERNAL_SERVER_ERROR, not a code that promises nothing was done. Without these a
- * stuck table lock, or a stopped MariaDB, held every request for as long as it lasted.
+ * stuck table lock, or a stopped MariaDB, would hold every request for as long as it lasted.
  * A socket timeout also ends idle connections, so the pools let idle ones go before it
  * would (`idleTimeout`, seconds) and open new ones as needed.
  */

@@ -4,11 +4,11 @@
  * (and one commit) instead of N. Each caller is answered only once the statement
  * carrying its items has run, so nothing is acknowledged before it is written.
  * By default one statement of a kind runs at a time: measured on benchmark scenarios 1
- * and 2, two or four at once made smaller groups and no more messages per second
+ * and 2, two or four at once make smaller groups and no more messages per second
  * (1,190–1,475 and 401–444 msg/s with one, against 1,190 / 401 with four). Statements
  * that wait on disk reads gain from a few at once (claims, message-statements.ts).
  * Redis needs none of this: ioredis auto-pipelining already sends a tick's commands in
- * one write (grouping the event PUBLISHes this way measured no better: 321/407 against
+ * one write (grouping the event PUBLISHes this way is no better: 321/407 against
  * 323/411 msg/s).
  *
  * `run` gets the items of every waiting caller, in order, and returns one result per

@@ -20,8 +20,9 @@ export type AuditRow = {
 /**
  * Journal INSERTs of a kind that may run at once. They only append rows nothing else
  * writes, so two at once cannot deadlock, and an operation waits for them before it
- * answers: benchmark scenario 1 gave 2,828 → 3,043 msg/s with two (four interleaved
- * runs each, --scale 0.3), scenario 2 the same (764 / 760); three did no better.
+ * answers: two at once give benchmark scenario 1 3,043 msg/s against 2,828 with one
+ * (four interleaved runs each, --scale 0.3); scenario 2 is the same either way
+ * (764 / 760); three do no better.
  */
 export const JOURNAL_WRITES_IN_FLIGHT = 2;
 
@@ -55,9 +56,10 @@ export class Journal {
    * Starts writing events' `_events` rows without waiting for them: they are written
    * while the operation goes on (pub/sub, routing, its audit entry), which spares each
    * claim and complete a round trip of waiting. With the claim's pipelined read-back
-   * (recordClaims) and pub/sub tracked the same way: one caller's claims 118 → 134 a
-   * second, completes 127 → 137 (`bench:ops --callers 1`, five pairs); benchmark
-   * scenario 2 278 / 280 → 296 / 309 msg/s, scenario 1 +5% (docs/performance.md).
+   * (recordClaims) and pub/sub tracked the same way, one caller does 134 claims and 137
+   * completes a second, against 118 and 127 when each step is waited for in turn
+   * (`bench:ops --callers 1`, five pairs); benchmark scenario 2 296 / 309 msg/s against
+   * 278 / 280; scenario 1 +5% (docs/performance.md, log 2026-11-30 04:58).
    */
   stage(events: Message[]): void {
     if (events.length) this.track(this.stagedEvents.submit(events));

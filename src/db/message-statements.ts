@@ -3,21 +3,22 @@ import { Grouped } from "./grouped.js";
 import { marks, retried, type Sql } from "./sql.js";
 import { insertRows, MESSAGE_BY_ID, messagesById, selectById } from "./message-rows.js";
 
-/** A claim the caller proved it holds: the row as read, and the live token. */
-export type HeldClaim = { row: Message; token: string };
+/** A claim named by its message and token. */
+export type ClaimRef = { id: string; token: string };
 
 /** A claim popped from Redis, to be recorded on its row. */
 export type ClaimRecord = { id: string; token: string; claimedBy: string; keyId: string; claimedAt: Date; claimExpiresAt: Date };
 
 /** A held claim to complete, with its response. */
-export type CompletionRecord = HeldClaim & { response: unknown; at: Date };
+export type CompletionRecord = ClaimRef & { response: unknown; at: Date };
 
 /**
  * The statements every publish, claim and complete sends, grouped across concurrent
  * operations (src/db/grouped.ts): their inserts, reads by id and claim/complete UPDATEs
  * each share one statement with whatever else is waiting. Measured on benchmark
- * scenario 2 (32 producers and 32 consumers, one message per request): 5.7 → 1.5 MariaDB
- * statements per message, 261 → 309–444 messages/s (docs/performance.md).
+ * scenario 2 (32 producers and 32 consumers, one message per request): 1.5 MariaDB
+ * statements per message and 309–444 messages/s, against 5.7 and 261 with one statement
+ * per operation (docs/performance.md, log 2026-11-29 23:11).
  */
 export class MessageStatements {
   readonly insert: Grouped<Message, void>;
@@ -58,9 +59,9 @@ type Read = (ids: string[]) => Promise<Message[]>;
 
 /**
  * Claim UPDATEs that may run at once. With a million pending, the oldest rows a claim
- * takes are no longer in MariaDB's buffer pool (128 MiB by default), so each UPDATE waits
- * on reads; four at once overlap those waits (benchmark scenario 5: 1,919 → 2,911
- * claims/s at 1,000,000 pending; no clear change in scenarios 1 and 2).
+ * takes have left MariaDB's buffer pool (128 MiB by default), so each UPDATE waits on
+ * reads; four at once overlap those waits (benchmark scenario 5 at 1,000,000 pending:
+ * 2,911 claims/s with four, 1,919 with one; no clear difference in scenarios 1 and 2).
  */
 const CLAIMS_IN_FLIGHT = 4;
 
@@ -68,8 +69,8 @@ const CLAIMS_IN_FLIGHT = 4;
  * One UPDATE records the claims (tokens, holders and expiries by CASE), only on rows
  * still PENDING and not expired; then the rows are read back, and a claim is ours
  * when its row holds our token. The read goes out right behind the UPDATE on its
- * connection, so a claim waits for one round trip to MariaDB, not two (measured with
- * the journal's change, Journal.stage).
+ * connection, so a claim waits for one round trip to MariaDB, not two (its effect is
+ * measured together with Journal.stage's; see there).
  */
 export async function recordClaims(sql: Sql, records: ClaimRecord[]): Promise<Array<Message | null>> {
   const ids = records.map((r) => r.id);
@@ -110,12 +111,12 @@ async function completeClaims(sql: Sql, records: CompletionRecord[], read: Read)
     `UPDATE ${MESSAGE_BY_ID} SET state = 'COMPLETED', completedAt = ?, finishedAt = ?, claimExpiresAt = NULL,
        response = CASE id ${records.map(() => "WHEN ? THEN ?").join(" ")} END
      WHERE ${where.sql}`,
-    [at, at, ...records.flatMap((r) => [r.row.id, r.response === null ? null : JSON.stringify(r.response)]), ...where.params],
+    [at, at, ...records.flatMap((r) => [r.id, r.response === null ? null : JSON.stringify(r.response)]), ...where.params],
   );
   if (affected === records.length) return records.map(() => at);
-  const rows = await read(records.map((r) => r.row.id));
+  const rows = await read(records.map((r) => r.id));
   const ours = new Set(rows.filter((r) => r.state === "COMPLETED").map((r) => `${r.id}/${r.claimToken}`));
-  return records.map((r) => (ours.has(`${r.row.id}/${r.token}`) ? at : null));
+  return records.map((r) => (ours.has(`${r.id}/${r.token}`) ? at : null));
 }
 
 /**
@@ -124,12 +125,12 @@ async function completeClaims(sql: Sql, records: CompletionRecord[], read: Read)
  * the arbiter: a claim that lapsed or was taken again is simply not matched, and a live
  * write is refused on a message past its ttl or deadline (the expiry enforcer ends it).
  */
-export function claimCondition(claims: HeldClaim[], when: "live" | "lapsed", now: Date): { sql: string; params: unknown[] } {
+export function claimCondition(claims: ClaimRef[], when: "live" | "lapsed", now: Date): { sql: string; params: unknown[] } {
   return {
     sql: `id IN (${marks(claims)}) AND state = 'CLAIMED'
       AND claimExpiresAt ${when === "live" ? ">" : "<="} ?
       AND claimToken = CASE id ${claims.map(() => "WHEN ? THEN ?").join(" ")} END${when === "live" ? `
       AND (expiresAt IS NULL OR expiresAt > ?)` : ""}`,
-    params: [...claims.map((c) => c.row.id), now, ...claims.flatMap((c) => [c.row.id, c.token]), ...(when === "live" ? [now] : [])],
+    params: [...claims.map((c) => c.id), now, ...claims.flatMap((c) => [c.id, c.token]), ...(when === "live" ? [now] : [])],
   };
 }

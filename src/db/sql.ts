@@ -1,6 +1,6 @@
 import { createPool, type Pool } from "mariadb";
 import type { Config } from "../config.js";
-import { connectionOptions, type Db } from "./client.js";
+import { connectionOptions, type Tx } from "./client.js";
 import { parseDatabaseUrl } from "./connection.js";
 
 /**
@@ -35,15 +35,16 @@ export type SqlPool = Sql & { end(): Promise<void> };
 
 /**
  * The hot path's own pool on the `mariadb` driver, beside Prisma's. Measured per
- * statement (client CPU, 8 in flight): one-row SELECT by id 329 µs through Prisma and
- * its adapter → 79 µs here, 50 rows 2,124 → 325 µs, one-row UPDATE 145 → 52 µs
- * (docs/performance.md). Statements go as text with the parameters escaped by the
- * driver: one write per statement, where a prepared statement costs two or three.
+ * statement (client CPU, 8 in flight): one-row SELECT by id 79 µs here against 329 µs
+ * through Prisma and its adapter; 50 rows 325 against 2,124 µs; one-row UPDATE 52
+ * against 145 µs (docs/performance.md). Statements go as text with the parameters
+ * escaped by the driver: one write per statement, where a prepared statement costs two
+ * or three.
  * Inserts are the exception (`insert`): prepared, kept per connection and executed in
  * the binary protocol, so the bodies they carry go as they are instead of escaped into
  * the SQL text and parsed back (scenario 1 of the benchmark +3–9%, scenario 2 +2–4%,
  * two interleaved runs). One prepared one-row INSERT run for every row (the driver's
- * `batch`, MariaDB's bulk execution) halved scenario 1: MariaDB runs it row by row.
+ * `batch`, MariaDB's bulk execution) would halve scenario 1: MariaDB runs it row by row.
  */
 export function createSqlPool(config: Pick<Config, "database">, opts: { onQuery?: (sql: string) => void } = {}): SqlPool {
   const { server, database } = parseDatabaseUrl(config.database.url);
@@ -122,7 +123,7 @@ function statementsOn(on: Pick<Pool, "query" | "execute">, onQuery?: (sql: strin
 }
 
 /** A Prisma client or transaction as Sql, for steps that run inside a Prisma transaction. */
-export function sqlOf(db: Db): Sql {
+export function sqlOf(db: Tx): Sql {
   return {
     exec: (sql, params = []) => db.$executeRawUnsafe(sql, ...params),
     rows: <T>(sql: string, params: unknown[] = []) => db.$queryRawUnsafe<T[]>(sql, ...params),

@@ -23,8 +23,8 @@ const MOVE_CHUNK = 500;
  * `_events` queue is read (claimed, counted, listed, traced, erased). A `messages` row
  * costs MariaDB its nine indexes and the server a 25-column row; the feed is read rarely
  * and every event of a scope goes into it, so most of it never needs to be a full row.
- * Writing no `_events` rows at all gave benchmark scenario 1 +40% messages/s and scenario
- * 2 +28%; staging gave +14% and +8% (docs/performance.md). A publish's own events still
+ * Writing no `_events` rows at all would give benchmark scenario 1 +40% messages/s and
+ * scenario 2 +28%; staging gets +14% and +8% (docs/performance.md). A publish's own events
  * go into `messages` in the same INSERT as the messages, so they are exactly as durable.
  * Staged events older than the archive retention arrive ARCHIVED, as the archiver would
  * have left them.
@@ -73,7 +73,7 @@ export class StagedEvents {
     const now = this.clock();
     const cutOff = new Date(now - this.retentionMs);
     await this.db.$transaction(async (txClient) => {
-      const tx = sqlOf(txClient as unknown as Db);
+      const tx = sqlOf(txClient);
       await tx.exec(
         `INSERT INTO messages (id, tenantId, scopeId, queueId, state, messageType, body, contentType, labels, correlationId, causationId, parentId, createdAt, finishedAt)
          SELECT id, tenantId, scopeId, queueId, IF(createdAt <= ?, 'ARCHIVED', 'PENDING'), messageType, body, ?, '{}', correlationId, causationId, causationId, createdAt,

@@ -18,7 +18,7 @@ export type Limits = { messageBytes: number; consumerGroupsPerQueue: number };
 /** How failed deliveries wait before the next try (see retry-policy.ts). */
 export type RetryPolicy = { backoffBaseMs: number; backoffMaxMs: number };
 
-/** What the domain functions work with; built once per process in src/services.ts. */
+/** What the domain functions work with; built once per process in src/app.ts. */
 export type Deps = {
   db: Db;
   /** plain statements on the mariadb driver directly */

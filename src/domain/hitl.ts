@@ -96,9 +96,9 @@ export const MAX_HITL_PARAM_CHARS = 16_384;
  * Fills {{param}} placeholders in the pattern's context sections. Every placeholder
  * needs a parameter (a string of at most MAX_HITL_PARAM_CHARS, a number or a boolean);
  * extra parameters are ignored. The filled spec must fit MAX_HITL_SPEC_BYTES like any
- * other, and filling stops as soon as it no longer would: a pattern with thousands of
- * placeholders turned a 20 kB request into a 196 MB answer when it was filled first
- * and measured after.
+ * other, and filling stops as soon as it no longer would: filled first and measured
+ * after, a pattern with thousands of placeholders would turn a 20 kB request into a
+ * 196 MB answer.
  */
 export function fillPattern(spec: HitlSpec, params: unknown): HitlSpec {
   if (params === null || typeof params !== "object" || Array.isArray(params)) {

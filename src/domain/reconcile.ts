@@ -20,7 +20,7 @@ export const REPAIR_GRACE_MS = 5000;
 
 /**
  * Ids a periodic check compares per sweep, over all queues. It keeps the check's cost
- * per second the same at any depth: a check that read every open row at once took
+ * per second the same at any depth: a check that read every open row at once would take
  * seconds of CPU at 1,000,000 pending and cut the claim rate up to fourfold while it ran
  * (benchmark scenario 5, docs/performance.md). At this budget a queue is gone through
  * in (open rows + Redis entries) / 10,000 sweeps.

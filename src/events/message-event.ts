@@ -72,11 +72,12 @@ export type WireEvent = Omit<MessageEvent, "message" | "occurredAt"> & { occurre
 /**
  * Message fields an event does not carry across processes: those the event repeats, the
  * hash, the claim's token and key (never shown for an event's message), and the body: a
- * subscriber that selects `message { body }` reads it by id (Services.bodyOf), the
- * others do not pay for it. Whole messages were ~4.5 kB of Redis traffic per message in
- * benchmark scenario 1, more than MariaDB got, and their JSON ~6% of the server's CPU.
- * A published event is now ~580 bytes instead of ~1,440, a claimed one ~710 instead of
- * ~1,590; scenario 1 went 2,302 → 2,513 msg/s (three interleaved runs each).
+ * subscriber that selects `message { body }` reads it by id (bodyOf in
+ * src/domain/messages/read.ts), the others do not pay for it. A published event is ~580
+ * bytes and a claimed one ~710. With the whole message they would be ~1,440 and ~1,590:
+ * ~4.5 kB of Redis traffic per message in benchmark scenario 1 (more than MariaDB gets)
+ * and ~6% of the server's CPU for their JSON. Leaving the message out: scenario 1 2,513
+ * msg/s against 2,302 (three interleaved runs each).
  */
 const NOT_CARRIED: ReadonlySet<string> = new Set(["id", "tenantId", "scopeId", "queueId", "correlationId", "state", "failureReason", "bodyHash", "claimToken", "claimKeyId", "body"]);
 const MESSAGE_FIELDS = Object.values(Prisma.MessageScalarFieldEnum);

@@ -19,8 +19,9 @@ export type OperationLimits = { cost: number; mutations: number };
  */
 export function useOperationLimits(limits: OperationLimits): Plugin<Context> {
   // The cost of an operation none of whose fields weighs its arguments is the same for any
-  // variables, so it is worked out once per (cached, so shared) document: complexity with
-  // its coercion of the variables was ~4% of the server's CPU per `{ __typename }`.
+  // variables, so it is worked out once per (cached, so shared) document: worked out per
+  // request, complexity with its coercion of the variables would be ~4% of the server's
+  // CPU per `{ __typename }`.
   const fixedCosts = new WeakMap<DocumentNode, Map<string, number | null>>();
   const costOf = (args: OperationArgs & { contextValue: unknown }, operation: OperationDefinitionNode): number => {
     let byOperation = fixedCosts.get(args.document);

@@ -52,9 +52,9 @@ export function rootFieldsOf(a: OperationArgs, operation: OperationDefinitionNod
 /**
  * How many operations a request counts as for the rate limit: each root field one, or
  * as many as the items of its longest list argument (a publishBatch of 500 is 500).
- * One request of 30 aliased publishBatch sharing a 500-item variable was one operation
- * and wrote 15,000 messages. Read from the document and the raw variables, without
- * coercing them again (execution does that).
+ * Counted per request, one request of 30 aliased publishBatch sharing a 500-item variable
+ * would be one operation and write 15,000 messages. Read from the document and the raw
+ * variables, without coercing them again (execution does that).
  */
 export function chargeOf(a: OperationArgs): number {
   const operation = operationOf(a);

@@ -12,11 +12,11 @@ type SendCallback = (err?: Error) => void;
  * (setImmediate). graphql-ws sends an operation's `next` and then its `complete`, each
  * after the previous frame's write callback; that callback is answered as soon as the
  * frame is queued, so both frames, and the frames of the turn's other operations, join
- * one write instead of each costing a syscall, which on our VMs is dear: writes per
- * operation 2 → 1, server CPU per `{ __typename }` 113 / 117 / 133 → 97 / 96 / 120 µs
- * (`bench:ops --only typename --calls 30000`, three interleaved pairs). When the socket
- * holds EARLY_ACK_BYTES unsent, the callback waits for the write as ws would, so a slow
- * reader still holds its subscriptions back.
+ * one write, one syscall per turn rather than one per frame, which on our VMs is dear:
+ * `{ __typename }` costs the server 97 / 96 / 120 µs, against 113 / 117 / 133 µs with a
+ * write per frame (`bench:ops --only typename --calls 30000`, three interleaved pairs).
+ * When the socket holds EARLY_ACK_BYTES unsent, the callback waits for the write as ws
+ * would, so a slow reader still holds its subscriptions back.
  */
 export function coalesceFrames(ws: WebSocket, raw: Socket): void {
   const send = ws.send.bind(ws) as (data: unknown, options: object, cb?: SendCallback) => void;

@@ -24,7 +24,7 @@ export function createRedis(config: Pick<Config, "redis">, opts: { subscriber?: 
   // is retried every 100 ms up to 16 times (ioredis' defaults, ~1.6 s); a failover
   // takes longer (cluster-node-timeout, then the election), so until a replica has
   // taken over, operations on that master's scopes take their MariaDB-only path
-  // (redis-fallback.ts) and the reconciler catches Redis up afterwards.
+  // (fallback.ts) and the reconciler catches Redis up afterwards.
   //
   // No auto-pipelining here: ioredis follows a MOVED reply (a replica took over a slot)
   // for a pipeline only when every command in it got the same one, and an auto-pipeline

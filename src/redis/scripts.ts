@@ -136,11 +136,9 @@ export class QueueScripts {
 
   /**
    * PUBLISHes events and notes the completions among them as published, in one round
-   * trip (announce-1.lua): a complete's Redis work is its settle and this, where the
-   * ZADD used to wait for the PUBLISH's answer. Benchmark scenario 2 showed no change
-   * beyond its noise (465 / 459 / 443 → 449 / 478 / 370 msg/s); the point is the round
-   * trip a complete's answer no longer waits for, and that a completion is noted
-   * exactly when its PUBLISH went out.
+   * trip (announce-1.lua), so a complete's Redis work is its settle and this, and a
+   * completion is noted exactly when its PUBLISH went out. Its effect on benchmark
+   * scenario 2 is within the noise (docs/performance.md, log 2026-11-30 06:48).
    */
   async announce(channel: string, payload: string, now: number, completionIds: string[]): Promise<number> {
     return this.redis.announce(this.keys.publishedCompletions, channel, payload, now, ...completionIds);

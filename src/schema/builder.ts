@@ -32,7 +32,7 @@ export const builder = new SchemaBuilder<{
 }>({
   defaultFieldNullability: false,
   plugins: [ScopeAuthPlugin, ComplexityPlugin, "audit"],
-  // What an operation costs (graphql/operation-limits.ts checks it against MAX_QUERY_COST
+  // What an operation costs (http/operation-limits.ts checks it against MAX_QUERY_COST
   // before it runs): 1 per field, list fields times their length, 10 where it is unknown.
   complexity: { defaultComplexity: 1, defaultListMultiplier: 10 },
   scopeAuth: {

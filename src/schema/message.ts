@@ -39,7 +39,7 @@ MessageRef.implement({
     queue: t.field({ type: QueueRef, authScopes: { canView: true }, resolve: async (m, _a, ctx) => (await ctx.loaders().queue.load(m.queueId))! }),
     state: t.field({ type: MessageState, resolve: (m) => m.state }),
     messageType: t.exposeString("messageType", { nullable: true }),
-    // undefined on a message carried by an event from another process (message-events.ts)
+    // undefined on a message carried by an event from another process (events/message-event.ts)
     body: t.field({ type: "JSON", complexity: LARGE_JSON, resolve: (m, _a, ctx) => (m.body === undefined ? bodyOf(ctx.deps, m.id) : m.body) }),
     contentType: t.exposeString("contentType"),
     labels: t.field({ type: "JSON", resolve: (m) => m.labels ?? {} }),

@@ -5,10 +5,10 @@ import { createKeys, type Keys, type QueueKeys } from "../../src/redis/keys.js";
 import { QueueScripts } from "../../src/redis/scripts.js";
 
 /*
- * Shared by the direct script tests in test/redis/ (one file per Lua script), set up as
- * test/scripts.redis.test.ts is: one Redis client per file with a key prefix of its
- * own, a queue of its own per test (isolation by key namespace, never by flushing), the
- * time a number the tests step, and the file's keys deleted when it ends.
+ * Shared by the direct script tests in test/redis/ (one file per Lua script): one Redis
+ * client per file with a key prefix of its own, a queue of its own per test (isolation by
+ * key namespace, never by flushing), the time a number the tests step, and the file's
+ * keys deleted when it ends.
  */
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -23,6 +23,8 @@ export type RedisFixture = {
   readonly keys: Keys;
   /** A queue of its own for each test. */
   newQueue(): QueueKeys;
+  /** newQueue() with `entries` enqueued. */
+  queueWith(entries: Parameters<QueueScripts["enqueue"]>[1]): Promise<QueueKeys>;
 };
 
 /** Registers the file's beforeAll / afterAll: a client and QueueScripts on `sqt-<name>-<random>:*`. */
@@ -47,6 +49,7 @@ export function useRedis(name: string): RedisFixture {
     }
   });
 
+  const newQueue = () => keys.queue(randomUUID(), randomUUID());
   return {
     get redis() {
       if (!redis) throw new Error("the Redis fixture is used before its beforeAll ran");
@@ -57,7 +60,12 @@ export function useRedis(name: string): RedisFixture {
       return scripts;
     },
     keys,
-    newQueue: () => keys.queue(randomUUID(), randomUUID()),
+    newQueue,
+    async queueWith(entries) {
+      const q = newQueue();
+      await this.scripts.enqueue(q, entries);
+      return q;
+    },
   };
 }
 
@@ -81,6 +89,9 @@ export type QueueState = {
   claims: Entries;
   locks: Record<string, string>;
 };
+
+/** A sorted set as ZRANGE … WITHSCORES answers it: member, score, member, score, … */
+export const zrange = (redis: Redis, key: string): Promise<string[]> => redis.zrange(key, 0, -1, "WITHSCORES");
 
 export async function zentries(redis: Redis, key: string): Promise<Entries> {
   const flat = await redis.zrange(key, 0, -1, "WITHSCORES");

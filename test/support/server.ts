@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
 import { createConnection } from "mariadb";
 import { once } from "node:events";
 import { Cluster, Redis } from "ioredis";
@@ -46,10 +47,6 @@ const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 /** A unique suffix for names (databases, prefixes, slugs) made by one test file. */
 export const uniq = (n = 6) => randomBytes(n).toString("hex");
 
-/**
- * Starts the real service on port 0 with its own database (created, migrated by our
- * runner, dropped at stop) and its own Redis key prefix (deleted at stop).
- */
 /** A clock tests step by hand; agents and the API read it instead of the wall clock. */
 export type SteppedClock = { now: () => number; advance(ms: number): number; set(ms: number): number };
 
@@ -59,6 +56,39 @@ export function steppedClock(start = Date.now()): SteppedClock {
 }
 
 /**
+ * The service's config for a test: a database of its own (`sq_test_…`, not created yet)
+ * and a Redis key prefix of its own, a bootstrap key, silent logs, agents off; `env`
+ * overrides any of it. With `peerOf`, the database, prefix and bootstrap key of that
+ * server instead: a second process of its deployment.
+ */
+export function testConfig(env: Record<string, string> = {}, peerOf?: TestServer): { config: Config; adminKey: string } {
+  const url = new URL(BASE_URL);
+  url.pathname = `/sq_test_${uniq()}`;
+  const adminKey = peerOf?.adminKey ?? `test-bootstrap-${uniq(12)}`;
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: peerOf?.config.database.url ?? url.toString(),
+    DATABASE_POOL_SIZE: "8",
+    REDIS_URL,
+    REDIS_KEY_PREFIX: peerOf?.config.redis.keyPrefix ?? `sqt${uniq(4)}`,
+    SCAIQUEUE_BOOTSTRAP_API_KEY: adminKey,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    SCAIQUEUE_AGENTS: "off",
+    ...env,
+  });
+  return { config, adminKey };
+}
+
+/** Drops what a test's config made: its database and its Redis keys. */
+export async function dropTestData(config: Config): Promise<void> {
+  await dropDatabase(config.database.url);
+  await deleteKeys(config.redis.cluster ? config.redis : REDIS_URL, `${config.redis.keyPrefix}:*`);
+}
+
+/**
+ * Starts the real service on port 0 with its own database (created, migrated by our
+ * runner, dropped at stop) and its own Redis key prefix (deleted at stop).
+ *
  * @param env overrides of the service's environment; the system agents are off unless
  *   a test asks for SCAIQUEUE_AGENTS: "on" (tests drive app.agents with runOnce instead)
  * @param opts.peerOf makes this a second process of that server's deployment: the same
@@ -68,20 +98,7 @@ export async function startTestServer(
   env: Record<string, string> = {},
   opts: { onQuery?: (sql: string) => void; clock?: SteppedClock; onSweep?: (r: SweepRecord) => void; peerOf?: TestServer } = {},
 ): Promise<TestServer> {
-  const url = new URL(BASE_URL);
-  url.pathname = `/sq_test_${uniq()}`;
-  const adminKey = opts.peerOf?.adminKey ?? `test-bootstrap-${uniq(12)}`;
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_URL: opts.peerOf?.config.database.url ?? url.toString(),
-    DATABASE_POOL_SIZE: "8",
-    REDIS_URL,
-    REDIS_KEY_PREFIX: opts.peerOf?.config.redis.keyPrefix ?? `sqt${uniq(4)}`,
-    SCAIQUEUE_BOOTSTRAP_API_KEY: adminKey,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
-    SCAIQUEUE_AGENTS: "off",
-    ...env,
-  });
+  const { config, adminKey } = testConfig(env, opts.peerOf);
   const log = createLogger(config);
   await prepareDatabase(config, log);
   const app = buildApp(config, log, { onQuery: opts.onQuery, clock: opts.clock?.now, onSweep: opts.onSweep });
@@ -128,9 +145,25 @@ export async function startTestServer(
       await app.stop();
       await keyDb.$disconnect();
       if (opts.peerOf) return;
-      await dropDatabase(config.database.url);
-      await deleteKeys(config.redis.cluster ? config.redis : REDIS_URL, `${config.redis.keyPrefix}:*`);
+      await dropTestData(config);
     },
+  };
+}
+
+/**
+ * A server of the enclosing describe's own, for settings other than the file's: started
+ * in the describe's beforeAll, stopped in its afterAll. Answers a function that gives
+ * the server to the describe's tests (and to later beforeAll hooks of the describe).
+ */
+export function suiteServer(env: Record<string, string> = {}, opts: Parameters<typeof startTestServer>[1] = {}): () => TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startTestServer(env, opts);
+  });
+  afterAll(() => server?.stop());
+  return () => {
+    if (!server) throw new Error("a suite server is read before its describe's beforeAll started it");
+    return server;
   };
 }
 

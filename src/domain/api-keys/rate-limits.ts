@@ -16,14 +16,15 @@ const interval = (l: RateLimit) => ({ intervalMs: l.perSecond > 0 ? 1000 / l.per
 /**
  * Operations are taken from Redis ahead of use, as many as this process used in the
  * last ALLOWANCE_MS (at least 1, at most a hundredth of a second's allowance of the
- * lower limit and within both bursts), and spent here for at most ALLOWANCE_MS. One
- * script call per operation was a Redis round trip on every request: ~40 µs of server
- * and ~30 µs of Redis CPU of the ~200 µs a `{ __typename }` costs over graphql-ws
+ * lower limit and within both bursts), and spent here for at most ALLOWANCE_MS. A
+ * script call per operation would be a Redis round trip on every request: ~40 µs of
+ * server and ~30 µs of Redis CPU of the ~200 µs a `{ __typename }` costs over graphql-ws
  * (`npm run bench:ops`). What is taken ahead comes out of the shared buckets, so no
  * process lets more through than the limits; sizing it by recent use keeps what lapses
  * unspent small, so many processes do not drain a bucket they hardly use. Callers that
- * find the allowance empty wait for one refill together instead of each taking its own
- * (which drained the default burst in benchmark scenario 2: 64 callers × 100 at once).
+ * find the allowance empty wait for one refill together: if each took its own, 64
+ * concurrent callers would take 100 each and drain the default burst (benchmark
+ * scenario 2).
  */
 const AHEAD_S = 0.01;
 const ALLOWANCE_MS = 100;

@@ -9,7 +9,7 @@ import { labelKey, parseInput, text, wellFormed } from "../validation.js";
 
 /*
  * GDPR erasure jobs, as the API sees them: started here, run by the gdpr_eraser agent
- * (src/domain/erasure.ts does the work). docs/design.md "GDPR erasure" has the design.
+ * (erasure/run.ts does the work). docs/design.md "GDPR erasure" has the design.
  */
 
 /** The label that carries a message's source (the reference's `source_id`: the publishing actor's id). */

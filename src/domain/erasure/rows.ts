@@ -1,4 +1,4 @@
-import type { Db } from "../../db/client.js";
+import type { Tx } from "../../db/client.js";
 import { marks, sqlOf } from "../../db/sql.js";
 import type { ErasureJob, Message } from "../../generated/prisma/client.js";
 import { uuidv7 } from "../../ids.js";
@@ -9,7 +9,7 @@ import { insertRows, newMessage, MESSAGE_BY_ID } from "../../db/message-rows.js"
 import { CORRECTIONS_QUEUE } from "../../db/queue-directory.js";
 
 /*
- * What erasing a set of messages does to the rows (src/domain/erasure.ts runs the jobs):
+ * What erasing a set of messages does to the rows (erasure/run.ts runs the jobs):
  * the messages, their deliveries, the failure reasons their `_events` rows quote, the
  * copies made of them, and the `_corrections` record naming them.
  */
@@ -34,7 +34,7 @@ export type Ctx = {
   at: Date;
   batchSize: number;
 };
-export type Tx = Db;
+
 type Ref = { id: string; correlationId: string | null };
 type Locked = Ref & { state: string; claimToken: string | null; erasedAt: Date | null; failed: unknown };
 
@@ -111,8 +111,7 @@ export async function settleHolds(ctx: Ctx, graceMs: number): Promise<{ erased: 
     take: ctx.batchSize,
   });
   const settled = due.length
-    ? await db.$transaction(async (txClient) => {
-        const tx = txClient as unknown as Tx;
+    ? await db.$transaction(async (tx) => {
         const job = await lockJob(tx, ctx.job.id);
         if (!job || job.state !== "RUNNING") return { erased: 0, records: [] };
         const ids = [...new Set(due.map((h) => h.messageId))];

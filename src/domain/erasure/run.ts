@@ -1,14 +1,15 @@
 import type { ErasureJob, Message } from "../../generated/prisma/client.js";
 import type { Deps } from "../deps.js";
-import { eraseMessages, lockJob, settleHolds, systemRecord, type Ctx, type Tx } from "./rows.js";
+import { eraseMessages, lockJob, settleHolds, systemRecord, type Ctx } from "./rows.js";
 import { matchOf, type LabelValue, type Selector } from "./jobs.js";
 import { insertRows } from "../../db/message-rows.js";
 import { enqueueMessages } from "../intake/enqueue.js";
 import { sqlOf } from "../../db/sql.js";
 import { EVENTS_QUEUE, INTEGRITY_QUEUE, AUDIT_QUEUE, CORRECTIONS_QUEUE } from "../../db/queue-directory.js";
+import { type Tx } from "../../db/client.js";
 
 /*
- * GDPR erasure jobs at work (the gdpr_eraser agent runs them; src/domain/gdpr.ts starts
+ * GDPR erasure jobs at work (the gdpr_eraser agent runs them; erasure/jobs.ts starts
  * them). A job reads its scope's messages page by page in id order; each page is erased
  * in one short transaction that locks the job row and moves its lastMessageId on, so two
  * processes never work one page twice, and a process that dies loses at most the page it
@@ -109,8 +110,7 @@ async function eraseBatch(ctx: Ctx): Promise<{ erased: number; done: boolean } |
   const page = await readPage(db, ctx, seen.lastMessageId);
   const ids = matching(ctx, page);
   const done = page.length < ctx.batchSize;
-  const result = await db.$transaction(async (txClient) => {
-    const tx = txClient as unknown as Tx;
+  const result = await db.$transaction(async (tx) => {
     const job = await lockJob(tx, ctx.job.id);
     if (!job || job.state !== "RUNNING" || job.scannedAt || job.lastMessageId !== seen.lastMessageId) return null;
     const r = await eraseMessages(tx, ctx, ids);
@@ -207,8 +207,7 @@ function sameLabel(r: PageRow, value: LabelValue): boolean {
 
 /** COMPLETED, with its `_audit` record, in one transaction. */
 async function finish(ctx: Ctx): Promise<void> {
-  const records = await ctx.deps.db.$transaction(async (txClient) => {
-    const tx = txClient as unknown as Tx;
+  const records = await ctx.deps.db.$transaction(async (tx) => {
     const job = await lockJob(tx, ctx.job.id);
     if (!job || job.state !== "RUNNING" || (await tx.erasureHold.count({ where: { jobId: job.id } }))) return [];
     const done = await tx.erasureJob.update({ where: { id: job.id }, data: { state: "COMPLETED", finishedAt: ctx.at } });
@@ -221,8 +220,7 @@ async function finish(ctx: Ctx): Promise<void> {
 
 /** Counts a failed sweep of the job; the MAX_FAILURES-th in a row ends it FAILED, with its `_audit` record. */
 async function noteFailure(deps: Deps, jobId: string, at: Date): Promise<void> {
-  const records = await deps.db.$transaction(async (txClient) => {
-    const tx = txClient as unknown as Tx;
+  const records = await deps.db.$transaction(async (tx) => {
     const job = await lockJob(tx, jobId);
     if (!job || (job.state !== "PENDING" && job.state !== "RUNNING")) return [];
     if (job.failures + 1 < MAX_FAILURES) {

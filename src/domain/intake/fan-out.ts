@@ -1,10 +1,11 @@
-import type { Db } from "../../db/client.js";
+import type { Tx } from "../../db/client.js";
 import { marks } from "../../db/sql.js";
 import type { Delivery, Message } from "../../generated/prisma/client.js";
 import { uuidv7 } from "../../ids.js";
 import { ValidationError } from "../../errors.js";
 import type { Deps } from "../deps.js";
 import { orderScore } from "./ordering.js";
+import type { Admitted } from "./enqueue.js";
 import type { QueueInfo } from "../../db/queue-directory.js";
 import { bestEffort } from "../../redis/fallback.js";
 import { MESSAGE_BY_ID } from "../../db/message-rows.js";
@@ -60,7 +61,7 @@ const DELIVERIES_PER_STATEMENT = 5_000;
  * queue. A message no group is there to receive is COMPLETED at once (like a topic
  * without subscribers). Returns the deliveries to enqueue and the messages completed.
  */
-export async function fanOut(tx: Db, messages: Message[], at: Date): Promise<{ deliveries: Delivery[]; unheard: Message[] }> {
+export async function fanOut(tx: Tx, messages: Message[], at: Date): Promise<{ deliveries: Delivery[]; unheard: Message[] }> {
   if (!messages.length) return { deliveries: [], unheard: [] };
   const groups = await tx.consumerGroup.findMany({ where: { queueId: { in: [...new Set(messages.map((m) => m.queueId))] } } });
   const deliveries: Delivery[] = messages.flatMap((m) =>
@@ -105,41 +106,25 @@ export async function fanOut(tx: Db, messages: Message[], at: Date): Promise<{ d
   return { deliveries, unheard };
 }
 
-/** After commit: each delivery into its group's pending (or delayed) set. */
-export async function enqueueDeliveries(deps: Pick<Deps, "scripts" | "queues">, deliveries: Delivery[], messages: Map<string, Message>): Promise<void> {
-  const byGroup = new Map<string, Delivery[]>();
-  for (const d of deliveries) byGroup.set(d.groupId, [...(byGroup.get(d.groupId) ?? []), d]);
+/** After commit: each delivery into its group's pending (or delayed) set; `admitted` settles the groups' admissions. */
+export async function enqueueDeliveries(deps: Pick<Deps, "scripts" | "queues">, deliveries: Delivery[], messages: Map<string, Message>, admitted: Admitted[] = []): Promise<void> {
+  const byGroup = new Map<string, { ds: Delivery[]; a?: Admitted }>();
+  for (const a of admitted) byGroup.set(a.lane.group!.id, { ds: [], a });
+  for (const d of deliveries) {
+    const g = byGroup.get(d.groupId) ?? { ds: [] };
+    g.ds.push(d);
+    byGroup.set(d.groupId, g);
+  }
   await Promise.all(
-    [...byGroup.values()].map(async (ds) => {
-      const q = await deps.queues.get(ds[0]!.tenantId, ds[0]!.queueId);
+    [...byGroup].map(async ([groupId, { ds, a }]) => {
+      const q = a?.lane.queue ?? (await deps.queues.get(ds[0]!.tenantId, ds[0]!.queueId));
       await bestEffort(deps, () =>
         deps.scripts.enqueue(
-          deps.scripts.keys.queue(q.scopeId, q.id, ds[0]!.groupId),
-          ds.map((d) => {
-            const m = messages.get(d.messageId)!;
-            return { id: d.messageId, score: orderScore(q.ordering, m), visibleAt: d.visibleAt?.getTime() ?? 0 };
-          }),
+          deps.scripts.keys.queue(q.scopeId, q.id, groupId),
+          ds.map((d) => ({ id: d.messageId, score: orderScore(q.ordering, messages.get(d.messageId)!), visibleAt: d.visibleAt?.getTime() ?? 0 })),
+          a ? { reservation: a.reservation, dropped: a.dropped } : null,
         ),
       );
     }),
   );
-}
-
-/** The message as one group sees it: the delivery's state, attempts, claim and outcome. */
-export function asSeenBy(m: Message, d: Delivery): Message {
-  return {
-    ...m,
-    state: d.state,
-    attempts: d.attempts,
-    claimToken: d.claimToken,
-    claimedBy: d.claimedBy,
-    claimKeyId: d.claimKeyId,
-    claimExpiresAt: d.claimExpiresAt,
-    claimedAt: d.claimedAt,
-    visibleAt: d.visibleAt,
-    completedAt: d.completedAt,
-    finishedAt: d.finishedAt,
-    failureReason: d.failureReason,
-    response: d.response,
-  };
 }

@@ -1,4 +1,4 @@
-import type { Db } from "../../db/client.js";
+import type { Tx } from "../../db/client.js";
 import { sqlOf } from "../../db/sql.js";
 import type { Delivery, Message } from "../../generated/prisma/client.js";
 import { IdempotencyConflictError, type ErrorDetail } from "../../errors.js";
@@ -26,7 +26,7 @@ import { deadLetterCopy } from "./records.js";
 export async function writeMessages(
   deps: Deps,
   given: Message[],
-  opts: { prefix?: BatchPrefix; before?: (tx: Db) => Promise<boolean> } = {},
+  opts: { prefix?: BatchPrefix; before?: (tx: Tx) => Promise<boolean> } = {},
 ): Promise<WrittenMessages> {
   const prefix = opts.prefix ?? "input";
   const createdAt = given[0]!.createdAt;
@@ -38,7 +38,7 @@ export async function writeMessages(
 
   const admission = await admit(deps, [...queues.values()], rows.filter((r) => r.state === "PENDING"), now);
   const admitted = rows.filter((r) => !admission.overflow.has(r.id));
-  const bounded = admission.queues.size > 0 || admission.overflow.size > 0;
+  const bounded = admission.lanes.size > 0 || admission.overflow.size > 0;
   const broadcast = new Set([...queues.values()].filter((q) => q.consumerMode === "BROADCAST").map((q) => q.id));
   // looked up before the transaction: a lookup inside it would wait for a second pool connection
   const deadLetterQueues = new Map<string, string>();
@@ -56,7 +56,7 @@ export async function writeMessages(
     written = prepared
       ? await writeSimple(deps, rows, routing, prepared.rows)
       : await deps.db.$transaction((tx) =>
-          writeAll(tx as unknown as Db, { admitted, rows, routing, admission, broadcast, queues, deadLetterQueues, at: createdAt, prefix, before: opts.before }),
+          writeAll(tx, { admitted, rows, routing, admission, broadcast, queues, deadLetterQueues, at: createdAt, prefix, before: opts.before }),
         );
   } catch (err) {
     await release(deps, admission);
@@ -68,8 +68,9 @@ export async function writeMessages(
   const droppedByQueue = new Map<string, string[]>();
   for (const d of dropped) droppedByQueue.set(d.queueId, [...(droppedByQueue.get(d.queueId) ?? []), d.id]);
   const competing = [...fresh, ...copies, ...integrity].filter((m) => !broadcast.has(m.queueId));
-  await enqueueMessages(deps, competing, admittedOf(admission, droppedByQueue));
-  await enqueueDeliveries(deps, deliveries, new Map(fresh.map((m) => [m.id, m])));
+  const settled = admittedOf(admission, droppedByQueue);
+  await enqueueMessages(deps, competing, settled.filter((a) => !a.lane.group));
+  await enqueueDeliveries(deps, deliveries, new Map(fresh.map((m) => [m.id, m])), settled.filter((a) => a.lane.group));
   if (prepared) return { results, happened: prepared.items, recorded: prepared };
   const happened = [
     ...published(inserted),
@@ -132,7 +133,7 @@ type WriteAll = {
   deadLetterQueues: Map<string, string>;
   at: Date;
   prefix: BatchPrefix;
-  before?: (tx: Db) => Promise<boolean>;
+  before?: (tx: Tx) => Promise<boolean>;
 };
 
 /**
@@ -140,7 +141,7 @@ type WriteAll = {
  * those that were not duplicates, newcomers that did not fit dead-lettered with their
  * copies, and the oldest messages dropped where owed.
  */
-async function writeAll(tx: Db, w: WriteAll): Promise<Written> {
+async function writeAll(tx: Tx, w: WriteAll): Promise<Written> {
   const nothing: Written = { results: [], inserted: [], dead: [], copies: [], dropped: [], deliveries: [], unheard: [], integrity: [] };
   if (w.before && !(await w.before(tx))) return nothing;
   const rootOf = (id: string) => w.routing.rootOf.get(id) ?? id;
@@ -168,7 +169,7 @@ async function writeAll(tx: Db, w: WriteAll): Promise<Written> {
   if (dead.length) await insertRows(sqlOf(tx), [...dead, ...copies]);
   const dropped: Message[] = [];
   const mine = new Set(w.rows.map((r) => r.id));
-  for (const [queueId, a] of w.admission.queues) dropped.push(...(await dropOldest(tx, queueId, a.drops, w.at, mine)));
+  for (const owed of w.admission.drops.values()) dropped.push(...(await dropOldest(tx, owed, w.at, mine)));
   const inserted = [...admittedGiven.filter((r) => !duplicates.has(r.id)), ...children];
   const { deliveries, unheard } = await fanOut(tx, inserted.filter((r) => w.broadcast.has(r.queueId) && r.state === "PENDING"), w.at);
   const heard = new Map(unheard.map((u) => [u.id, u]));
@@ -185,7 +186,7 @@ async function writeAll(tx: Db, w: WriteAll): Promise<Written> {
   };
 }
 
-async function insertIdempotent(tx: Db, rows: Message[], fieldOf: (r: Message) => string): Promise<PublishResult[]> {
+async function insertIdempotent(tx: Tx, rows: Message[], fieldOf: (r: Message) => string): Promise<PublishResult[]> {
   if (!rows.some((r) => r.idempotencyKey)) {
     await insertRows(sqlOf(tx), rows);
     return rows.map((message) => ({ message, duplicate: false }));

@@ -7,7 +7,7 @@ import { RE2JS } from "re2js";
 
 /**
  * `pattern` and `patternProperties` run on RE2 (re2js): time linear in the subject,
- * where JavaScript's backtracking engine took 3.2 s for `^(a+)+$` against 28 characters
+ * where JavaScript's backtracking engine takes 3.2 s for `^(a+)+$` against 28 characters
  * and twice as long per character more. RE2 has no lookarounds or backreferences; a
  * schema using them is refused when it is registered.
  */

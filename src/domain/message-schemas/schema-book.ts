@@ -44,8 +44,8 @@ export class SchemaBook {
   }
 
   /**
-   * The time the bodies of one operation may take off the event loop, all together: one
-   * batch of 500 slow bodies took one full timeout each (500 s at the default).
+   * The time the bodies of one operation may take off the event loop, all together: with
+   * a timeout per body, one batch of 500 slow bodies would take 500 s at the default.
    */
   allowance(): CheckAllowance {
     return { until: Date.now() + this.timeoutMs };

@@ -4,14 +4,14 @@ import type { ErrorDetail } from "../../errors.js";
  * What validating a body against a registered JSON Schema can cost, known before it
  * runs. ajv evaluates every subschema that applies at a value, and nothing memoizes:
  * `anyOf: [{$ref: next}, {$ref: next}]` nested 24 deep evaluates 2^24 subschemas at one
- * value (a 1.9 kB schema made one publish of `1` run out of heap), and the same fan-out
+ * value (a 1.9 kB schema would make one publish of `1` run out of heap), and the same fan-out
  * through `properties` multiplies with the body's depth. So a schema is measured when it
  * is registered, per depth of the body (`perValue[d]`: the subschema evaluations, each
  * weighted by its keywords, that one value at depth d can cause at most), and a publish
  * multiplies that with its body's values per depth before ajv runs (`boundFor`). The
  * bound is an upper one (it assumes every alternative of an anyOf descends, where a
  * `type` that does not fit stops most of them), so it decides where a body is checked,
- * not whether it may be (message-schemas.ts).
+ * not whether it may be (schema-book.ts).
  *
  * Refused at registration: an in-place `$ref` cycle (validating would never end) and a
  * fan-out at one value over `maxInPlace`, which no body could pass in reasonable time.

@@ -1,4 +1,4 @@
-// The schema validation worker (SchemaBook's off-thread lane, message-schemas.ts): it
+// The schema validation worker (SchemaBook's off-thread lane, schema-book.ts): it
 // validates bodies whose bound says they could take long, so the event loop that serves
 // every tenant never waits on them. Plain JavaScript, as a worker thread runs it.
 import { parentPort } from "node:worker_threads";

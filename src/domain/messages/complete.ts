@@ -1,16 +1,12 @@
 import { z } from "zod";
 import type { Message } from "../../generated/prisma/client.js";
 import { NotClaimOwnerError } from "../../errors.js";
-import { byQueue, heldClaims, inBroadcastQueues, loadNamed } from "./held.js";
-import { completeDelivery, loadHeldDeliveries } from "./lanes/group.js";
 import type { Actor } from "../actor.js";
 import type { Deps } from "../deps.js";
-import { EventType } from "../../events/message-event.js";
 import { itemField, jsonOfAtMost, parseBatch, perLimit, type BatchPrefix } from "../validation.js";
-import { bestEffort } from "../../redis/fallback.js";
-import { afterCommit } from "../outcomes/after-commit.js";
-import { happenedTo } from "../outcomes/event-log.js";
-import { type HeldClaim } from "../../db/message-statements.js";
+import { endClaims } from "./end-claims.js";
+import { heldOf } from "./held.js";
+import { byLane, type Held } from "./lanes/lane.js";
 
 const completeSchema = perLimit((messageBytes: number) =>
   z.object({
@@ -22,68 +18,27 @@ const completeSchema = perLimit((messageBytes: number) =>
 
 /**
  * complete and completeBatch. Each message must be CLAIMED and the token must be its
- * live claim's (without a token, the claim must have been taken by the same API key).
- * The conditional UPDATE in MariaDB is the arbiter against lapses; Redis then drops the locks.
+ * live claim's (without a token, the claim must have been taken by the same API key);
+ * in a BROADCAST queue it is the caller's group's delivery that completes. The
+ * conditional write in MariaDB is the arbiter against lapses; a claim that lapsed
+ * between the check and the write is refused, the others are completed.
  */
 export async function complete(deps: Deps, actor: Actor, inputs: unknown[], prefix: BatchPrefix): Promise<Message[]> {
   const parsed = parseBatch(completeSchema(deps.limits.messageBytes), inputs, prefix);
-  const rows = await loadNamed(deps, actor, parsed, prefix);
-  const broadcast = await inBroadcastQueues(deps, rows);
-  if (broadcast.size === 0) return completeClaims(deps, parsed, heldClaims(deps.clock(), actor, parsed, rows), prefix);
-  // BROADCAST messages are completed per consumer group, one delivery at a time.
-  const groupItems = parsed.filter((p) => broadcast.has(p.messageId));
-  const held = await loadHeldDeliveries(deps, actor, groupItems, rows);
-  const others = parsed.filter((p) => !broadcast.has(p.messageId));
-  const done = new Map(
-    (others.length ? await completeClaims(deps, others, heldClaims(deps.clock(), actor, others, rows), prefix) : []).map((m) => [m.id, m]),
-  );
-  for (const [i, h] of held.entries()) done.set(h.message.id, await completeDelivery(deps, h, groupItems[i]!.response ?? null, deps.clock()));
-  return parsed.map((p) => done.get(p.messageId)!);
-}
-
-type CompleteItem = { messageId: string; claimToken?: string | null; response?: unknown };
-
-async function completeClaims(deps: Deps, parsed: CompleteItem[], held: HeldClaim[], prefix: BatchPrefix): Promise<Message[]> {
-  const claims = held.map((c, i) => ({
-    ...c,
-    response: parsed[i]!.response ?? null,
-  }));
-
+  const named = (await heldOf(deps, actor, parsed, prefix)).map((n, i) => ({ ...n, response: parsed[i]!.response ?? null }));
   const now = deps.clock();
-  // MariaDB decides; Redis is settled afterwards, so a write that fails leaves the
-  // claim intact and completable.
-  const at = await deps.statements.complete(claims.map((c) => ({ ...c, at: new Date(now) })));
-  const settled = claims.filter((_, i) => at[i]);
-  const lost = claims.flatMap((c, i) => (settled.includes(c) ? [] : [i]));
-
+  const done = new Map<string, Message>();
+  // lane by lane at once: the COMPETING ones still share one grouped UPDATE
   await Promise.all(
-    byQueue(settled).map((cs) =>
-      bestEffort(deps, () =>
-        deps.scripts.settle(
-          deps.scripts.keys.queue(cs[0]!.row.scopeId, cs[0]!.row.queueId),
-          now,
-          cs.map((c) => ({ id: c.row.id, token: c.token })),
-        ),
-      ),
-    ),
+    byLane(named).map(async (items) => {
+      const responses = new Map(items.map((i) => [i.held.message.id, i.response]));
+      const ending = { to: "COMPLETED", response: (h: Held) => responses.get(h.message.id) } as const;
+      for (const h of await endClaims(deps, items[0]!.lane, items.map((i) => i.held), ending, "live", now)) done.set(h.message.id, h.message);
+    }),
   );
-
-  const completedAt = at.find((d) => d) ?? new Date(now);
-  const done: Message[] = settled.map((c) => ({
-    ...c.row,
-    state: "COMPLETED",
-    completedAt,
-    finishedAt: completedAt,
-    claimExpiresAt: null,
-    response: c.response as Message["response"],
-  }));
-  await afterCommit(deps, happenedTo(done, EventType.completed), completedAt);
-
+  const lost = parsed.flatMap((p, i) => (done.has(p.messageId) ? [] : [i]));
   if (lost.length) {
-    // The claim lapsed between our check and the write; the others are completed.
-    throw new NotClaimOwnerError(
-      lost.map((i) => ({ field: `${itemField(prefix, i)}.claimToken`, message: "the claim lapsed before it was completed" })),
-    );
+    throw new NotClaimOwnerError(lost.map((i) => ({ field: `${itemField(prefix, i)}.claimToken`, message: "the claim lapsed before it was completed" })));
   }
-  return done;
+  return parsed.map((p) => done.get(p.messageId)!);
 }

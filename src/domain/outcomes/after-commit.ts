@@ -1,5 +1,5 @@
 import type { Message, RoutingTrigger } from "../../generated/prisma/client.js";
-import type { Db } from "../../db/client.js";
+import type { Tx } from "../../db/client.js";
 import { insertRows, MESSAGE_BY_ID } from "../../db/message-rows.js";
 import { EventType, messageEvent, type EventTypeName, type MessageEvent } from "../../events/message-event.js";
 import { bestEffort } from "../../redis/fallback.js";
@@ -84,7 +84,7 @@ async function routeTriggers(deps: Deps, happened: Happened[], at: Date): Promis
 async function carryOut(deps: Deps, m: Message, s: Step, at: Date): Promise<Happened[]> {
   const q = await deps.queues.get(m.tenantId, m.queueId);
   const keys = deps.scripts.keys.queue(q.scopeId, q.id);
-  const archive = async (db: Db) =>
+  const archive = async (db: Tx) =>
     (await db.$executeRawUnsafe(`UPDATE ${MESSAGE_BY_ID} SET state = 'ARCHIVED', finishedAt = ?, claimExpiresAt = NULL WHERE id = ? AND state = ?`, at, m.id, m.state)) === 1;
   const leaveRedis = () => (m.state === "PENDING" ? bestEffort(deps, () => deps.scripts.remove(keys, [m.id])) : undefined);
 

@@ -13,15 +13,15 @@ import { depthOfQueue, type QueueDepth } from "../messages/read.js";
 /** Events are at-least-once (the completion relay may resend); readers get each id once. */
 const byEventId = (e: MessageEvent) => e.eventId;
 
-/** Built once: a zod schema per subscription was 3% of the server's CPU in benchmark scenario 3. */
+/** Built once: building it per subscription costs 3% of the server's CPU in benchmark scenario 3. */
 const CORRELATION_ID = text(128);
 
 /** Completions read per page of a waiter's catch-up. */
 const CATCH_UP_PAGE = 500;
 /**
  * The columns a completion event needs: all but the body, which an event does not carry
- * (Services.bodyOf reads it when a subscriber selects it), so 10,000 past completions of
- * one id do not bring 10,000 bodies into memory.
+ * (bodyOf, messages/read.ts, reads it when a subscriber selects it), so 10,000 past
+ * completions of one id do not bring 10,000 bodies into memory.
  */
 const EVENT_COLUMNS = Object.values(Prisma.MessageScalarFieldEnum).filter((c) => c !== "body").map((c) => `\`${c}\``).join(", ");
 
@@ -30,8 +30,9 @@ const EVENT_COLUMNS = Object.values(Prisma.MessageScalarFieldEnum).filter((c) =>
  * The live listener is confirmed by Redis before the record is read, so a completion
  * can only fall into both (and is then sent once, by event id), never into neither.
  * The record is read a page at a time, each page only once the subscriber has taken
- * most of the one before: a correlation id with more than 10,000 completions filled the
- * channel with its own catch-up, which closed it before anything was delivered.
+ * most of the one before: read at once, a correlation id with more than 10,000 completions
+ * would fill the channel with its own catch-up, which would close it before anything was
+ * delivered.
  */
 export async function completionsOf(
   deps: Pick<Deps, "sql" | "bus">,
@@ -55,7 +56,7 @@ export async function completionsOf(
     correlationId,
   );
   channel.onClose(off);
-  // On the mariadb driver: through Prisma this read was ~8% of the server's CPU in
+  // On the mariadb driver: through Prisma this read costs ~8% of the server's CPU in
   // benchmark scenario 3, where every message has a waiter of its own.
   const page = (after: Message | null) =>
     deps.sql.rows<Message>(
