@@ -1,7 +1,7 @@
 import DataLoader from "dataloader";
 import type { Queue, Scope } from "../generated/prisma/client.js";
 import type { Deps } from "../domain/deps.js";
-import { depthOfEvents, type QueueDepth } from "../domain/messages/read.js";
+import { type QueueDepth, depthOfEvents } from "../domain/scopes/depth.js";
 
 /** Per-request batching of the lookups that nested fields make (no N+1); one tenant's rows only. */
 export function createLoaders(deps: Pick<Deps, "db" | "clock" | "stagedEvents">, tenantId: string) {

@@ -5,9 +5,9 @@ import { QueueRef, ScopeRef } from "./refs.js";
 import { lifecycleMutations } from "./lifecycle.js";
 import type { Queue as QueueRow } from "../generated/prisma/client.js";
 import { servedFrom } from "../db/queue-directory.js";
-import { depthOfQueue, queueDepth } from "../domain/messages/read.js";
 import { changeQueueState, createQueue, getQueue } from "../domain/scopes/queues.js";
 import { depthChangesOf } from "../domain/outcomes/subscriptions.js";
+import { queueDepth, depthOfQueue } from "../domain/scopes/depth.js";
 
 /** A queue's depth inside a listing: Redis-served queues one by one, the others batched. */
 const depthOf = (ctx: Context, q: QueueRow) =>

@@ -8,7 +8,7 @@ import { EventType, messageEvent, type MessageEvent } from "../../events/message
 import { getQueue } from "../scopes/queues.js";
 import { getScope } from "../scopes/scopes.js";
 import { text } from "../validation.js";
-import { depthOfQueue, type QueueDepth } from "../messages/read.js";
+import { type QueueDepth, depthOfQueue } from "../scopes/depth.js";
 
 /** Events are at-least-once (the completion relay may resend); readers get each id once. */
 const byEventId = (e: MessageEvent) => e.eventId;
