@@ -2,6 +2,7 @@ import type { Message } from "../../generated/prisma/client.js";
 import { InvalidStateError, MessageNotFoundError, NotClaimOwnerError, ValidationError } from "../../errors.js";
 import type { Actor } from "../actor.js";
 import type { Deps } from "../deps.js";
+import type { QueueInfo } from "../../db/queue-directory.js";
 import type { BatchPrefix } from "../validation.js";
 import { heldInGroups } from "./lanes/group.js";
 import type { Held, Lane } from "./lanes/lane.js";
@@ -23,10 +24,14 @@ export async function heldOf(deps: Deps, actor: Actor, items: Named[], prefix: B
   }
   const rows = new Map((await deps.statements.byId(ids)).filter((m) => m.tenantId === actor.tenantId).map((m) => [m.id, m]));
   const now = deps.clock();
+  const queues = new Map<string, QueueInfo>();
   const inGroups: Named[] = [];
   for (const item of items) {
     const row = rows.get(item.messageId);
-    if (row && (await deps.queues.get(row.tenantId, row.queueId)).consumerMode === "BROADCAST") inGroups.push(item);
+    if (!row) continue;
+    const q = queues.get(row.queueId) ?? (await deps.queues.get(row.tenantId, row.queueId));
+    queues.set(q.id, q);
+    if (q.consumerMode === "BROADCAST") inGroups.push(item);
   }
   const inLanes = inGroups.length ? await heldInGroups(deps, actor, inGroups, rows, now) : [];
   const groups = new Map(inLanes.map((g, i) => [inGroups[i]!.messageId, g]));
@@ -38,7 +43,7 @@ export async function heldOf(deps: Deps, actor: Actor, items: Named[], prefix: B
       continue;
     }
     const held = ownClaim(now, actor, item, rows.get(item.messageId));
-    out.push({ lane: queueLane(deps, await deps.queues.get(actor.tenantId, held.message.queueId)), held });
+    out.push({ lane: queueLane(deps, queues.get(held.message.queueId)!), held });
   }
   return out;
 }
