@@ -30,3 +30,16 @@ export function orderScore(
       return m.deadline ? Math.max(0, m.deadline.getTime() - ORDER_EPOCH_MS) : NO_DEADLINE + t;
   }
 }
+
+/** The queue's order as SQL over the messages table (`m.` for a query that names it `m`), for the claims made while Redis is down. */
+export function sqlOrder(ordering: Ordering, table = ""): string {
+  const c = (col: string) => `${table}${col}`;
+  switch (ordering) {
+    case "FIFO":
+      return c("id");
+    case "PRIORITY":
+      return `FIELD(${c("priorityTier")}, 'CRITICAL', 'HIGH', 'NORMAL', 'LOW', 'BACKGROUND'), ${c("priorityScore")} DESC, ${c("id")}`;
+    case "DEADLINE":
+      return `${c("deadline")} IS NULL, ${c("deadline")}, ${c("id")}`;
+  }
+}

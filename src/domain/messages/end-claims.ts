@@ -19,7 +19,7 @@ export async function endClaims(deps: Deps, lane: Lane, held: Held[], e: Ending,
   const { ended, happened, finished } = await lane.end(held, e, when, at);
   if (ended.length && lane.queue.servedFrom === "redis") await bestEffort(deps, () => inRedis(deps, lane, ended, e, now));
   const copies = e.to === "DEAD_LETTERED" ? ended.map((h) => e.copies.get(h.message.id)!) : [];
-  await enqueueMessages(deps, copies);
+  if (copies.length) await enqueueMessages(deps, copies);
   await afterCommit(deps, [...happened, ...happenedTo(copies, EventType.published), ...finished], at);
   return ended;
 }

@@ -1,5 +1,6 @@
 import type { Message, RoutingTrigger } from "../../generated/prisma/client.js";
 import type { Tx } from "../../db/client.js";
+import type { QueueInfo } from "../../db/queue-directory.js";
 import { insertRows, MESSAGE_BY_ID } from "../../db/message-rows.js";
 import { EventType, messageEvent, type EventTypeName, type MessageEvent } from "../../events/message-event.js";
 import { bestEffort } from "../../redis/fallback.js";
@@ -70,7 +71,7 @@ async function routeTriggers(deps: Deps, happened: Happened[], at: Date): Promis
       const q = await deps.queues.get(m.tenantId, m.queueId);
       // a BROADCAST message fails and dead-letters per consumer group; only its completion is its own
       if (q.consumerMode === "BROADCAST" && trigger !== "MESSAGE_COMPLETED") continue;
-      caused.push(...(await carryOut(deps, m, await step(deps, m, trigger, at.getTime()), at)));
+      caused.push(...(await carryOut(deps, q, m, await step(deps, m, trigger, at.getTime()), at)));
     } catch (err) {
       const record = await routingFailed(deps, m, err, at);
       if (record) await writeRecord(deps, record);
@@ -81,8 +82,7 @@ async function routeTriggers(deps: Deps, happened: Happened[], at: Date): Promis
 }
 
 /** Writes what routing decided for one message; every change is conditional on the state the event left, so a claim that came in between wins. */
-async function carryOut(deps: Deps, m: Message, s: Step, at: Date): Promise<Happened[]> {
-  const q = await deps.queues.get(m.tenantId, m.queueId);
+async function carryOut(deps: Deps, q: QueueInfo, m: Message, s: Step, at: Date): Promise<Happened[]> {
   const keys = deps.scripts.keys.queue(q.scopeId, q.id);
   const archive = async (db: Tx) =>
     (await db.$executeRawUnsafe(`UPDATE ${MESSAGE_BY_ID} SET state = 'ARCHIVED', finishedAt = ?, claimExpiresAt = NULL WHERE id = ? AND state = ?`, at, m.id, m.state)) === 1;

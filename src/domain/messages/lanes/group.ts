@@ -10,14 +10,9 @@ import type { Actor } from "../../actor.js";
 import type { Deps } from "../../deps.js";
 import { happenedTo, type Happened } from "../../outcomes/event-log.js";
 import { type ClaimSpec, type Ending, type Held, type Lane, type LaneChange, type Popped, type When } from "./lane.js";
+import { sqlOrder } from "../../intake/ordering.js";
 
 type Group = { id: string; name: string };
-
-const SQL_ORDER: Record<QueueInfo["ordering"], string> = {
-  FIFO: "m.id",
-  PRIORITY: "FIELD(m.priorityTier, 'CRITICAL', 'HIGH', 'NORMAL', 'LOW', 'BACKGROUND'), m.priorityScore DESC, m.id",
-  DEADLINE: "m.deadline IS NULL, m.deadline, m.id",
-};
 
 /**
  * One consumer group of a BROADCAST queue: its deliveries are the lane's rows (one per
@@ -181,7 +176,7 @@ async function claimFromMariaDb(deps: Deps, q: QueueInfo, groupId: string, c: Cl
   const candidates = await deps.db.$queryRawUnsafe<{ messageId: string }[]>(
     `SELECT d.messageId FROM deliveries d JOIN messages m ON m.id = d.messageId
      WHERE d.groupId = ? AND d.state = 'PENDING' AND (d.visibleAt IS NULL OR d.visibleAt <= ?) AND (m.expiresAt IS NULL OR m.expiresAt > ?)
-     ORDER BY ${SQL_ORDER[q.ordering]} LIMIT ?`,
+     ORDER BY ${sqlOrder(q.ordering, "m.")} LIMIT ?`,
     groupId,
     at,
     at,

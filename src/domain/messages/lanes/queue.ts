@@ -9,12 +9,7 @@ import { newToken } from "../../../ids.js";
 import type { Deps } from "../../deps.js";
 import { happenedTo } from "../../outcomes/event-log.js";
 import type { ClaimSpec, Ending, Held, Lane, LaneChange, Popped, When } from "./lane.js";
-
-const SQL_ORDER: Record<QueueInfo["ordering"], string> = {
-  FIFO: "id",
-  PRIORITY: "FIELD(priorityTier, 'CRITICAL', 'HIGH', 'NORMAL', 'LOW', 'BACKGROUND'), priorityScore DESC, id",
-  DEADLINE: "deadline IS NULL, deadline, id",
-};
+import { sqlOrder } from "../../intake/ordering.js";
 
 /**
  * A COMPETING queue: its messages are the lane's rows. The hot path's statements are
@@ -69,7 +64,7 @@ async function claimFromMariaDb(deps: Deps, q: QueueInfo, c: ClaimSpec): Promise
     const at = new Date(c.now);
     const rows = await tx.rows<{ id: string }>(
       `SELECT id FROM messages WHERE queueId = ? AND state = 'PENDING' AND (visibleAt IS NULL OR visibleAt <= ?)
-         AND (expiresAt IS NULL OR expiresAt > ?) ORDER BY ${SQL_ORDER[q.ordering]} LIMIT ? FOR UPDATE SKIP LOCKED`,
+         AND (expiresAt IS NULL OR expiresAt > ?) ORDER BY ${sqlOrder(q.ordering)} LIMIT ? FOR UPDATE SKIP LOCKED`,
       [q.id, at, at, c.n],
     );
     if (!rows.length) return [];
